@@ -1,0 +1,1 @@
+"""Baseline models: LSTM and Transformer."""

@@ -1,0 +1,198 @@
+"""Strict construction of frozen dataclasses from YAML/CLI values: defaults < YAML < command line.
+
+`build_dataclass(cls, values)` fills a dataclass from a dict: an unknown key names the valid
+ones, a value of the wrong type names the field and the expected type. Numbers written as
+strings (PyYAML reads `1e-3` as a string) are coerced to the field's type.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+
+from ntm_bench.errors import BenchError, choices
+
+
+def _type_name(tp) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in get_args(tp))
+    if origin in (tuple, list):
+        args = get_args(tp)
+        inner = _type_name(args[0]) if args else "value"
+        return f"list of {inner}"
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", str(tp))
+
+
+def coerce(value: Any, tp, where: str) -> Any:
+    """Convert `value` to type `tp` or raise BenchError naming `where`."""
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin is Literal:
+        allowed = get_args(tp)
+        if value in allowed:
+            return value
+        raise BenchError(f"{where}: {value!r} is not one of {', '.join(repr(a) for a in allowed)}")
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if type(None) in args:
+                return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return coerce(value, a, where)
+            except BenchError as e:
+                errors.append(str(e))
+        raise BenchError(f"{where}: {value!r} is not a {_type_name(tp)}")
+    if origin in (tuple, list):
+        args = get_args(tp)
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip() != ""]
+        if not isinstance(value, (list, tuple)):
+            raise BenchError(f"{where}: {value!r} is not a {_type_name(tp)}")
+        inner = args[0] if args else Any
+        out = [coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(out) if origin is tuple else out
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
+            return value.lower() in ("true", "yes", "1", "on")
+        raise BenchError(f"{where}: {value!r} is not a bool (true/false)")
+    if tp is int:
+        if isinstance(value, bool):
+            raise BenchError(f"{where}: {value!r} is not an int")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                f = float(value)
+            except ValueError:
+                raise BenchError(f"{where}: {value!r} is not an int") from None
+            if f.is_integer():
+                return int(f)
+        raise BenchError(f"{where}: {value!r} is not an int")
+    if tp is float:
+        if isinstance(value, bool):
+            raise BenchError(f"{where}: {value!r} is not a number")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise BenchError(f"{where}: {value!r} is not a number") from None
+        raise BenchError(f"{where}: {value!r} is not a number")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise BenchError(f"{where}: {value!r} is not a string")
+    if tp is dict or origin is dict:
+        if isinstance(value, dict):
+            return dict(value)
+        raise BenchError(f"{where}: {value!r} is not a mapping")
+    return value
+
+
+def build_dataclass(cls, values: dict | None, where: str = "config"):
+    """Instantiate dataclass `cls` from `values` strictly; nested dataclass fields take dicts."""
+    values = dict(values or {})
+    if not isinstance(values, dict):
+        raise BenchError(f"{where}: expected a mapping, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = set(values) - set(fields)
+    if unknown:
+        bad = sorted(unknown)[0]
+        raise BenchError(f"unknown {where} {bad!r}; valid: {choices(fields)}")
+    kwargs = {}
+    for name, value in values.items():
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = build_dataclass(tp, value if value is not None else {}, f"{where} {name}.*")
+        else:
+            kwargs[name] = coerce(value, tp, f"{where} {name!r}")
+    try:
+        obj = cls(**kwargs)
+    except BenchError:
+        raise
+    except (TypeError, ValueError) as e:
+        raise BenchError(f"{where}: {e}") from None
+    return obj
+
+
+def to_dict(obj) -> Any:
+    """A dataclass (possibly nested) as plain JSON-able values."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """'train.lr=3e-4' -> (['train', 'lr'], 3e-4); the value is read as YAML (strings stay strings)."""
+    if "=" not in text:
+        raise BenchError(f"bad override {text!r}: expected key.sub=value (e.g. train.lr=3e-4)")
+    key, raw = text.split("=", 1)
+    parts = key.strip().split(".")
+    if not key.strip() or any(not p for p in parts):
+        raise BenchError(f"bad override {text!r}: empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return parts, value
+
+
+def set_path(tree: dict, parts: list[str], value: Any) -> None:
+    """Set tree[a][b][c] = value, creating mappings on the way."""
+    node = tree
+    for p in parts[:-1]:
+        child = node.get(p)
+        if child is None:
+            child = node[p] = {}
+        if not isinstance(child, dict):
+            raise BenchError(f"bad override {'.'.join(parts)}: {p!r} is not a mapping")
+        node = child
+    node[parts[-1]] = value
+
+
+def load_yaml(path) -> dict:
+    """Read a YAML mapping; a syntax error or a non-mapping is a BenchError naming the file."""
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise BenchError(f"config file {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise BenchError(f"config file {str(path)!r} is a folder, not a YAML file") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise BenchError(f"malformed YAML in {str(path)!r}{at}: {problem}") from None
+    except UnicodeDecodeError:
+        raise BenchError(f"config file {str(path)!r} is not text") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise BenchError(f"config file {str(path)!r} must hold a mapping at the top level, got {type(data).__name__}")
+    return data

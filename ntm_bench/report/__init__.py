@@ -1,0 +1,1 @@
+"""Reports, tables and figures built from run records alone."""

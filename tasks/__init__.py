@@ -1,0 +1,1 @@
+"""The algorithmic tasks of Graves et al. 2014."""

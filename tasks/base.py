@@ -1,0 +1,101 @@
+"""What every task is: a pure sampler of padded, masked batches.
+
+A task is a small frozen dataclass: its parameters as fields, `input_size`, `output_size`,
+and `sample(batch_size, length, generator) -> Batch`. Seeding, curricula and splits belong to
+the harness. Each task names its generalisation axes (`axes`), e.g. ("length",) for copy or
+("length", "repeats") for repeat copy; a *point* gives one integer per axis, and `length`
+in `sample` is one point for the whole batch or a list of `batch_size` points (any mix of
+lengths in one batch: shorter sequences are padded at the end and masked).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, NamedTuple, Sequence, Union
+
+import torch
+
+Point = Union[int, tuple]
+
+
+class Batch(NamedTuple):
+    inputs: torch.Tensor   # (B, T, input_size) float32
+    targets: torch.Tensor  # (B, T, output_size) float32, 0/1 on scored steps, 0 elsewhere
+    mask: torch.Tensor     # (B, T) bool: the steps that are scored (the target phase)
+    valid: torch.Tensor    # (B, T) bool: the steps that belong to the sequence (False = padding)
+
+
+@dataclass(frozen=True)
+class Task:
+    name: ClassVar[str]                      # set by @register_task
+    version: ClassVar[int] = 1               # bump whenever sampling changes
+    axes: ClassVar[tuple[str, ...]] = ("length",)
+    # Training range per axis (inclusive) and the paper's test points; suites may override both.
+    default_train: ClassVar[dict] = {}
+    default_test: ClassVar[tuple] = ()
+
+    @property
+    def input_size(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def output_size(self) -> int:
+        raise NotImplementedError
+
+    def sample(self, batch_size: int, length, generator: torch.Generator) -> Batch:
+        raise NotImplementedError
+
+    def sequence_length(self, point: Point) -> int:
+        """Total time steps T of one sequence at this point (input phase + output phase)."""
+        raise NotImplementedError
+
+    def memory_rows_needed(self, point: Point) -> int:
+        """Memory locations a model needs to store the input at this point (default: T)."""
+        return self.sequence_length(point)
+
+    def check_point(self, point: Point) -> None:
+        """Raise BenchError if the point is impossible for this task (e.g. length 0)."""
+        from ntm_bench.errors import BenchError
+
+        values = as_tuple(point)
+        if len(values) != len(self.axes):
+            raise BenchError(f"task {self.name!r}: a point needs {len(self.axes)} value(s) "
+                             f"({', '.join(self.axes)}), got {point!r}")
+        for axis, v in zip(self.axes, values):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise BenchError(f"task {self.name!r}: {axis} must be a positive integer, got {v!r}")
+
+    def reference_bits(self, batch: Batch) -> torch.Tensor | None:
+        """Per-sequence cost (bits) of a reference predictor on this batch, or None.
+
+        Dynamic N-grams returns the Bayes-optimal predictor's cost, so metrics can report the
+        excess over it."""
+        return None
+
+    def point_label(self, point: Point) -> str:
+        values = as_tuple(point)
+        if len(values) == 1:
+            return str(values[0])
+        return ",".join(f"{a}={v}" for a, v in zip(self.axes, values))
+
+
+def as_tuple(point: Point) -> tuple:
+    if isinstance(point, (list, tuple)):
+        return tuple(point)
+    return (point,)
+
+
+def per_sample(length, batch_size: int) -> list[tuple]:
+    """Normalise `length` (one point, or a list of batch_size points) to batch_size tuples."""
+    if isinstance(length, (list,)) or (isinstance(length, tuple) and length and isinstance(length[0], (list, tuple))):
+        points = [as_tuple(p) for p in length]
+        if len(points) != batch_size:
+            raise ValueError(f"got {len(points)} points for a batch of {batch_size}")
+        return points
+    if isinstance(length, torch.Tensor):
+        return [as_tuple(p.tolist()) for p in length]
+    return [as_tuple(length)] * batch_size
+
+
+def random_bits(shape: Sequence[int], generator: torch.Generator) -> torch.Tensor:
+    """Uniform random 0/1 floats."""
+    return torch.randint(0, 2, tuple(shape), generator=generator).float()
