@@ -1,0 +1,254 @@
+"""The command line: `python run_bench.py [run|list|leaderboard|report|plot|speed] ...`.
+
+Bad input of any kind ends with one line naming the problem (and the valid choices) and exit
+code 2; a traceback only with --debug.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ntm_bench.errors import BenchError, choices
+
+EPILOG = """examples:
+  python run_bench.py                                  # the default main job: suite 'quick' -> results/quick/
+  python run_bench.py run smoke --out /tmp/smoke       # a few steps of everything, seconds
+  python run_bench.py run quick --tasks copy --models ntm,lstm --seeds 0,1,2 train.lr=3e-4
+  python run_bench.py run quick --plugin my_model.py --models my_model
+  python run_bench.py leaderboard results/quick --format md
+  python run_bench.py report results/quick
+  python run_bench.py plot results/quick --kind lengths --task copy --format pdf
+  python run_bench.py speed --quick
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, never a usage dump
+        raise BenchError(message)
+
+
+def _csv(kind):
+    def parse(text):
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"--{kind}: the list is empty")
+        return items
+    return parse
+
+
+def _seeds(text):
+    out = []
+    for t in _csv("seeds")(text):
+        try:
+            out.append(int(t))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--seeds: {t!r} is not an integer") from None
+    return out
+
+
+def _workers(text):
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--workers: {text!r} is not an integer") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"--workers must be at least 1, got {n}")
+    return n
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="run_bench.py", description="ntm-bench: NTM vs LSTM vs Transformer on algorithmic "
+                "tasks, tested beyond the training lengths. With no command: run the 'quick' suite.",
+                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    r = sub.add_parser("run", help="run a suite (a built-in name or a YAML path)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="overrides: key.sub=value, e.g. train.lr=3e-4 train.steps=500 "
+                              "tasks.copy.test=[10,20,40] models.ntm.options.memory_rows=64")
+    r.add_argument("suite", nargs="?", default="quick", help="built-in suite name or YAML path (default: quick)")
+    r.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (defaults < YAML < these)")
+    r.add_argument("--out", type=Path, help="output folder (default: results/<suite>)")
+    r.add_argument("--tasks", type=_csv("tasks"), help="comma-separated task labels of the suite")
+    r.add_argument("--models", type=_csv("models"), help="comma-separated model labels (a plugin's models too)")
+    r.add_argument("--seeds", type=_seeds, help="comma-separated seeds, e.g. 0,1,2")
+    r.add_argument("--plugin", action="append", default=[], type=Path, metavar="FILE.py",
+                   help="a Python file that registers models (repeatable)")
+    r.add_argument("--device", help="cpu or cuda (overrides train.device)")
+    r.add_argument("--workers", type=_workers, default=os.cpu_count() or 1,
+                   help="parallel worker processes, one torch thread each (default: number of cores)")
+    r.add_argument("--executor", choices=["local", "dask"], default="local", help="where runs execute")
+    r.add_argument("--scheduler", help="Dask scheduler address for --executor dask")
+    r.add_argument("--no-report", action="store_true", help="skip the report at the end")
+
+    sub.add_parser("list", help="tasks (axes, versions), models (options, presets) and suites")
+
+    lb = sub.add_parser("leaderboard", help="one row per (task, model, test length), over seeds")
+    lb.add_argument("dir", type=Path)
+    lb.add_argument("--format", choices=["md", "csv"], default="md")
+
+    rp = sub.add_parser("report", help="report.md, report.html, figures and tables from the records")
+    rp.add_argument("dir", type=Path)
+
+    pl = sub.add_parser("plot", help="one figure")
+    pl.add_argument("dir", type=Path)
+    pl.add_argument("--kind", choices=["curves", "lengths", "memory"], required=True)
+    pl.add_argument("--task")
+    pl.add_argument("--metric")
+    pl.add_argument("--format", choices=["pdf", "png", "svg"], default="pdf")
+    pl.add_argument("--out", type=Path, help="output file path without extension (default: DIR/figures/...)")
+
+    sp = sub.add_parser("speed", help="the speed benchmark (prints figures; not a test)")
+    sp.add_argument("--quick", action="store_true", help="a shorter version")
+    sp.add_argument("--json", action="store_true", help="print the figures as JSON")
+    sp.add_argument("--device", default="cpu")
+    return p
+
+
+def cmd_run(a) -> int:
+    from ntm_bench import registry
+    from ntm_bench.runner import run_suite
+    from ntm_bench.suite import load_suite
+
+    plugins = []
+    for path in a.plugin:
+        registry.load_plugin(path)
+        plugins.append(str(Path(path).resolve()))
+    suite = load_suite(a.suite, a.overrides, tasks=a.tasks, models=a.models, seeds=a.seeds, device=a.device)
+    out = a.out or Path("results") / suite.name
+    result = run_suite(suite, out, plugins, workers=a.workers, executor=a.executor, scheduler=a.scheduler)
+    bad = {k: v for k, v in result["statuses"].items() if v != "ok"}
+    for run_id, status in sorted(bad.items()):
+        print(f"  {run_id}: {status}", file=sys.stderr)
+    print(short_table(out))
+    if not a.no_report:
+        from ntm_bench.report.build import build_report
+
+        paths = build_report(out)
+        print(f"report: {paths[0] if paths else out / 'report.md'}")
+    print(f"records: {out / 'runs'}  ({len(result['statuses'])} run now, {len(result['skipped'])} skipped as "
+          f"complete, {result['wall_s']:.0f} s)")
+    return 1 if any(v not in ("ok", "diverged") for v in result["statuses"].values()) else 0
+
+
+def short_table(out: Path) -> str:
+    """Per task and model, mean over seeds: bit errors per sequence and sequence accuracy on the
+    training range and beyond it (the full leaderboard: `leaderboard DIR`)."""
+    from ntm_bench.report.load import load_results
+
+    ev = load_results(out).evals
+    ok = ev[ev["status"].isin(["ok", "diverged"])]
+    if ok.empty:
+        return "no complete runs to summarise"
+    g = ok.groupby(["task", "model", "split"])[["bit_errors", "seq_accuracy"]].mean().unstack("split")
+    lines = [f"{'task':<20} {'model':<16} {'bit err (train)':>16} {'seq acc (train)':>16} "
+             f"{'bit err (unseen)':>17} {'seq acc (unseen)':>17}"]
+
+    def cell(row, metric, split, width):
+        v = row.get((metric, split))
+        return f"{'-' if v is None or v != v else f'{v:.3f}':>{width}}"
+
+    for (task, model), row in g.iterrows():
+        lines.append(f"{task:<20} {model:<16} {cell(row, 'bit_errors', 'train', 16)} "
+                     f"{cell(row, 'seq_accuracy', 'train', 16)} {cell(row, 'bit_errors', 'unseen', 17)} "
+                     f"{cell(row, 'seq_accuracy', 'unseen', 17)}")
+    return "\n".join(lines)
+
+
+def cmd_list(a) -> int:
+    import dataclasses
+
+    from ntm_bench import registry
+    from ntm_bench.suite import builtin_suites, load_yaml
+
+    print("tasks:")
+    for name in registry.task_names():
+        cls = registry.get_task(name).cls
+        train = ", ".join(f"{ax} {lo}..{hi}" for ax, (lo, hi) in cls.default_train.items())
+        print(f"  {name:<20} v{cls.version}  axes: {', '.join(cls.axes):<18} train: {train}")
+    print("models:")
+    for name in registry.model_names():
+        e = registry.get_model(name)
+        opts = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(e.config)) if e.config else "(none)"
+        extra = []
+        if e.presets:
+            extra.append(f"presets: {', '.join(sorted(e.presets))}")
+        if e.tasks:
+            extra.append(f"tasks: {', '.join(e.tasks)}")
+        if e.reference:
+            extra.append("reference")
+        print(f"  {name:<20} {'; '.join(extra)}")
+        print(f"  {'':<20} options: {opts}")
+    print("suites:")
+    for name, path in builtin_suites().items():
+        desc = str(load_yaml(path).get("description", "")).strip().splitlines()
+        print(f"  {name:<20} {desc[0] if desc else ''}")
+    return 0
+
+
+def cmd_leaderboard(a) -> int:
+    from ntm_bench.report.load import load_results
+    from ntm_bench.report.tables import leaderboard
+
+    print(leaderboard(load_results(_results_dir(a.dir)), fmt=a.format))
+    return 0
+
+
+def cmd_report(a) -> int:
+    from ntm_bench.report.build import build_report
+
+    for p in build_report(_results_dir(a.dir)):
+        print(p)
+    return 0
+
+
+def cmd_plot(a) -> int:
+    from ntm_bench.report.build import plot
+
+    for p in plot(_results_dir(a.dir), kind=a.kind, task=a.task, metric=a.metric, fmt=a.format, out=a.out):
+        print(p)
+    return 0
+
+
+def cmd_speed(a) -> int:
+    import json
+
+    from ntm_bench.speed import format_speed, measure
+
+    result = measure(quick=a.quick, device=a.device)
+    print(json.dumps(result, indent=2) if a.json else format_speed(result))
+    return 0
+
+
+def _results_dir(d: Path) -> Path:
+    if not d.exists():
+        raise BenchError(f"results folder {str(d)!r} does not exist")
+    if not d.is_dir():
+        raise BenchError(f"results folder {str(d)!r} is not a folder")
+    return d
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "report": cmd_report,
+            "plot": cmd_plot, "speed": cmd_speed}
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        a = make_parser().parse_args(argv)
+        if a.command is None:
+            a = make_parser().parse_args([*(["--debug"] if debug else []), "run", "quick"])
+        return COMMANDS[a.command](a)
+    except BenchError as e:
+        if debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: complete runs are kept; run the same command again to finish the rest",
+              file=sys.stderr)
+        return 130

@@ -1,0 +1,447 @@
+"""One training loop for every model and task, then evaluation on every test point.
+
+`run_one(spec, out_dir)` trains one (task, model, seed), keeps the best checkpoint by validation
+score, evaluates it on the suite's test points (lengths beyond training included), and writes the
+run's records (docs/records.md). It never raises for a problem inside the run: the summary says
+`failed` or `diverged` and the suite goes on.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import inspect
+import json
+import time
+import traceback
+import zlib
+from pathlib import Path
+
+import torch
+
+from ntm_bench import registry
+from ntm_bench.config import build_dataclass
+from ntm_bench.errors import BenchError
+from ntm_bench.metrics import LN2, METRICS, call_model, sequence_metrics, sequence_nats
+from ntm_bench.records import (SCHEMA, append_jsonl, atomic_torch_save, atomic_write_bytes, atomic_write_json,
+                               environment, now, read_jsonl)
+from ntm_bench.suite import EvalConfig, RunSpec, TrainConfig
+
+
+class Diverged(Exception):
+    def __init__(self, step: int, what: str):
+        super().__init__(f"{what} is not finite at step {step}")
+        self.step = step
+
+
+def stable_seed(*parts) -> int:
+    """A seed from strings/ints that is the same in every process (unlike hash())."""
+    return zlib.crc32("|".join(map(str, parts)).encode()) & 0x7FFFFFFF
+
+
+# ----------------------------------------------------------------------------------------------
+# Data
+
+def sample_points(train_range: dict, batch_size: int, gen: torch.Generator, frac: float = 1.0,
+                  curriculum: str = "uniform") -> list[tuple]:
+    """Per-sample points drawn uniformly from the (inclusive) training range of each axis.
+
+    With the linear curriculum the upper end grows from lo to hi over the first half of training
+    (`frac` is the fraction of the budget used)."""
+    cols = []
+    for lo, hi in train_range.values():
+        if curriculum == "linear":
+            hi = lo + round((hi - lo) * min(1.0, 2.0 * frac))
+        cols.append(torch.randint(lo, hi + 1, (batch_size,), generator=gen).tolist())
+    return [tuple(p) for p in zip(*cols)] if len(cols) > 1 else [(v,) for v in cols[0]]
+
+
+def squeeze(points: list[tuple]):
+    return [p[0] if len(p) == 1 else p for p in points]
+
+
+def to_device(batch, device):
+    return type(batch)(*(t.to(device) for t in batch))
+
+
+def validation_batches(task, spec: dict, train: TrainConfig, batch_size: int):
+    gen = torch.Generator().manual_seed(stable_seed(train.val_seed, spec["label"], "val"))
+    rng = {a: tuple(v) for a, v in spec["train_range"].items()}
+    out, left = [], train.val_sequences
+    while left > 0:
+        b = min(batch_size, left)
+        out.append(task.sample(b, squeeze(sample_points(rng, b, gen)), gen))
+        left -= b
+    return out
+
+
+def test_batches(task, spec: dict, evalc: EvalConfig, point: tuple):
+    gen = torch.Generator().manual_seed(stable_seed(evalc.seed, spec["label"], "test", *point))
+    p = point[0] if len(point) == 1 else point
+    out, left = [], evalc.sequences
+    while left > 0:
+        b = min(evalc.batch_size, left)
+        out.append(task.sample(b, p, gen))
+        left -= b
+    return out
+
+
+@torch.no_grad()
+def evaluate(model, batches, task, device, with_reference: bool = True) -> dict:
+    """Mean of each per-sequence metric over the batches (+ excess over the task's reference)."""
+    was_training = model.training
+    model.eval()
+    sums = {k: 0.0 for k in METRICS}
+    excess, n = 0.0, 0
+    has_ref = False
+    for batch in batches:
+        b = to_device(batch, device)
+        logits = call_model(model, b.inputs, b.valid)
+        m = sequence_metrics(logits, b.targets, b.mask)
+        for k in METRICS:
+            sums[k] += m[k].sum().item()
+        if with_reference:
+            ref = task.reference_bits(batch)
+            if ref is not None:
+                has_ref = True
+                excess += (m["bits"] - ref.double()).sum().item()
+        n += batch.inputs.shape[0]
+    model.train(was_training)
+    out = {k: v / n for k, v in sums.items()}
+    out["excess_bits"] = excess / n if has_ref else None
+    out["n"] = n
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Optimisation
+
+class GravesRMSprop(torch.optim.Optimizer):
+    """RMSProp in the form of Graves 2013 (eq. 38-40), as used by Graves 2014 §4.6:
+    n = rho n + (1-rho) g^2;  g_ = rho g_ + (1-rho) g;  D = mom D - lr g / sqrt(n - g_^2 + eps);  w += D."""
+
+    def __init__(self, params, lr, rho=0.95, momentum=0.9, eps=1e-4):
+        super().__init__(params, dict(lr=lr, rho=rho, momentum=momentum, eps=eps))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            lr, rho, mom, eps = group["lr"], group["rho"], group["momentum"], group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                st = self.state[p]
+                if not st:
+                    st["n"] = torch.zeros_like(p)
+                    st["g"] = torch.zeros_like(p)
+                    st["d"] = torch.zeros_like(p)
+                g = p.grad
+                st["n"].mul_(rho).addcmul_(g, g, value=1 - rho)
+                st["g"].mul_(rho).add_(g, alpha=1 - rho)
+                denom = (st["n"] - st["g"] * st["g"] + eps).sqrt_()
+                st["d"].mul_(mom).addcdiv_(g, denom, value=-lr)
+                p.add_(st["d"])
+
+
+def make_optimizer(params, t: TrainConfig):
+    if t.optimizer == "adam":
+        return torch.optim.Adam(params, lr=t.lr)
+    if t.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=t.lr, alpha=t.rms_decay, momentum=t.momentum)
+    return GravesRMSprop(params, lr=t.lr, rho=t.rms_decay, momentum=t.momentum, eps=t.rms_eps)
+
+
+def clip_gradients(params, t: TrainConfig) -> float:
+    """Clip in place; return the global gradient norm before clipping (inf/NaN if any grad is)."""
+    if t.clip == "norm":
+        return float(torch.nn.utils.clip_grad_norm_(params, t.clip_value))
+    norm = float(torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None]))
+    if t.clip == "value":
+        torch.nn.utils.clip_grad_value_(params, t.clip_value)
+    return norm
+
+
+def better(a: dict, b: dict | None) -> bool:
+    """Validation order: fewer bit errors, then fewer bits."""
+    if b is None:
+        return True
+    return (a["val_bit_errors"], a["val_bits"]) < (b["val_bit_errors"], b["val_bits"])
+
+
+# ----------------------------------------------------------------------------------------------
+# The run
+
+def build(spec: RunSpec):
+    for plugin in spec.plugins:
+        registry.load_plugin(plugin)
+    entry = registry.get_task(spec.task["task"])
+    task = build_dataclass(entry.cls, spec.task["args"], where=f"task {spec.task['label']!r} arg")
+    mentry = registry.get_model(spec.model["model"])
+    torch.manual_seed(spec.init_seed)
+    model = mentry.build(task.input_size, task.output_size, spec.model["options"])
+    return task, mentry, model
+
+
+def _check_output(logits, batch, label):
+    want = (*batch.targets.shape,)
+    if tuple(logits.shape) != want:
+        raise BenchError(f"model {label!r} returned logits of shape {tuple(logits.shape)}, expected {want} "
+                         f"(batch, time, outputs)")
+
+
+class Trainer:
+    def __init__(self, spec: RunSpec, run_dir: Path, progress=None):
+        self.spec, self.dir, self.progress = spec, Path(run_dir), progress or (lambda ev: None)
+        self.t = build_dataclass(TrainConfig, spec.train, where="train")
+        self.e = build_dataclass(EvalConfig, spec.eval, where="eval")
+        self.device = torch.device(self.t.device)
+        self.task, self.entry, self.model = build(spec)
+        self.model.to(self.device)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.label = spec.model["label"]
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def save_last(self, state: dict) -> None:
+        atomic_torch_save(self.dir / "last.pt", state)
+
+    def load_last(self) -> dict | None:
+        path = self.dir / "last.pt"
+        if not path.exists():
+            return None
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception:  # noqa: BLE001 - a torn checkpoint means start over, never crash
+            return None
+        return state if state.get("config_hash") == self.spec.config_hash() else None
+
+    # -- training ---------------------------------------------------------------------------
+    def train(self) -> dict:
+        t, spec = self.t, self.spec
+        info = {"steps": 0, "sequences": 0, "wall_s": 0.0, "best_step": None, "best_val": None,
+                "stopped_by": None, "diverged_at": None, "restarts": 0, "resumed_from": None}
+        self.best_state = copy.deepcopy(self.model.state_dict())
+        if not self.params:  # a reference model with nothing to learn
+            info["stopped_by"] = "no trainable parameters"
+            return info
+        val = validation_batches(self.task, spec.task, t, self.e.batch_size)
+        rng = {a: tuple(v) for a, v in spec.task["train_range"].items()}
+        lr = t.lr
+        opt = make_optimizer(self.params, t)
+        gen = torch.Generator().manual_seed(spec.data_seed)
+        step, seqs, elapsed, best, loss_acc, loss_n = 0, 0, 0.0, None, 0.0, 0
+        curve_path = self.dir / "curve.jsonl"
+        last = self.load_last()
+        if last is not None:  # resume: model, optimiser, data stream, bests and the curve up to the checkpoint
+            self.model.load_state_dict(last["model"])
+            opt.load_state_dict(last["optimizer"])
+            gen.set_state(last["generator"])
+            step, seqs, elapsed, best = last["step"], last["sequences"], last["wall_s"], last["best_val"]
+            info.update(best_step=last["best_step"], restarts=last["restarts"], resumed_from=step)
+            lr = last["lr"]
+            self.best_state = last["best_state"]
+            rows = [r for r in read_jsonl(curve_path) if r["step"] <= step]
+            atomic_write_json_lines(curve_path, rows)
+        else:
+            curve_path.unlink(missing_ok=True)
+        info["restarts"] = info.get("restarts", 0)
+        good = None  # last good state in memory, for restarts after divergence
+        start = time.perf_counter() - elapsed
+        self.model.train()
+
+        def budget_left() -> str | None:
+            if step >= t.steps:
+                return "steps"
+            if t.max_sequences is not None and seqs >= t.max_sequences:
+                return "sequences"
+            if t.max_seconds is not None and time.perf_counter() - start >= t.max_seconds:
+                return "seconds"
+            if (t.target_bit_errors is not None and best is not None
+                    and best["val_bit_errors"] <= t.target_bit_errors):
+                return "target"
+            return None
+
+        checked = False
+        while (stop := budget_left()) is None:
+            try:
+                points = sample_points(rng, t.batch_size, gen, step / t.steps, t.curriculum)
+                batch = to_device(self.task.sample(t.batch_size, squeeze(points), gen), self.device)
+                logits = call_model(self.model, batch.inputs, batch.valid)
+                if not checked:
+                    _check_output(logits, batch, self.label)
+                    checked = True
+                loss = sequence_nats(logits, batch.targets, batch.mask).mean()  # nats per sequence
+                if not torch.isfinite(loss):
+                    raise Diverged(step + 1, "the training loss")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                norm = clip_gradients(self.params, t)
+                if norm != norm or norm == float("inf"):
+                    raise Diverged(step + 1, "the gradient")
+                opt.step()
+            except Diverged as d:
+                if t.on_divergence == "restart" and info["restarts"] < t.max_restarts and good is not None:
+                    info["restarts"] += 1
+                    lr *= t.restart_lr_factor
+                    self.model.load_state_dict(good["model"])
+                    opt = make_optimizer(self.params, t)
+                    for g in opt.param_groups:
+                        g["lr"] = lr
+                    step, seqs = good["step"], good["sequences"]
+                    continue
+                info.update(stopped_by="diverged", diverged_at=d.step)
+                break
+            step += 1
+            seqs += t.batch_size
+            loss_acc += loss.item() / LN2
+            loss_n += 1
+            if step % t.eval_every == 0 or budget_left() is not None:
+                v = evaluate(self.model, val, self.task, self.device, with_reference=False)
+                row = {"step": step, "sequences": seqs, "wall_s": round(time.perf_counter() - start, 3),
+                       "train_bits": loss_acc / max(loss_n, 1), "lr": lr,
+                       **{f"val_{k}": v[k] for k in METRICS}}
+                loss_acc, loss_n = 0.0, 0
+                append_jsonl(curve_path, row)
+                if better(row, best):
+                    best = {k: row[k] for k in row if k.startswith("val_")}
+                    info["best_step"] = step
+                    self.best_state = copy.deepcopy(self.model.state_dict())
+                    atomic_torch_save(self.dir / "best.pt", self.best_state)
+                good = {"model": copy.deepcopy(self.model.state_dict()), "step": step, "sequences": seqs}
+                self.progress({"kind": "eval", "step": step, "total": t.steps,
+                               "best_bit_errors": best["val_bit_errors"]})
+            else:
+                self.progress({"kind": "step", "step": step, "total": t.steps, "loss": loss.item() / LN2})
+            if step % t.checkpoint_every == 0:
+                self.save_last({"config_hash": spec.config_hash(), "model": self.model.state_dict(),
+                                "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                                "step": step, "sequences": seqs, "wall_s": time.perf_counter() - start,
+                                "best_val": best, "best_step": info["best_step"], "lr": lr,
+                                "restarts": info["restarts"], "best_state": self.best_state})
+        info.update(steps=step, sequences=seqs, wall_s=round(time.perf_counter() - start, 3), best_val=best)
+        if info["stopped_by"] is None:
+            info["stopped_by"] = stop
+        return info
+
+    # -- evaluation -------------------------------------------------------------------------
+    def test(self) -> list[dict]:
+        self.model.load_state_dict(self.best_state)
+        rows = []
+        rng = self.spec.task["train_range"]
+        for point in self.spec.task["test"]:
+            point = tuple(point)
+            with self.memory_for(point) as rows_used:
+                m = evaluate(self.model, test_batches(self.task, self.spec.task, self.e, point),
+                             self.task, self.device)
+            unseen = any(v > rng[a][1] for a, v in zip(self.task.axes, point))
+            rows.append({"point": list(point), "label": self.task.point_label(point if len(point) > 1 else point[0]),
+                         "axes": dict(zip(self.task.axes, point)), "split": "unseen" if unseen else "train",
+                         **m, "memory_rows": rows_used})
+        return rows
+
+    @contextlib.contextmanager
+    def memory_for(self, point):
+        """Enlarge the model's memory for this test point if it needs more rows; restore after."""
+        before = getattr(self.model, "memory_rows", None)
+        if before is None:
+            yield None
+            return
+        need = self.task.memory_rows_needed(point[0] if len(point) == 1 else point)
+        if need > before and self.e.enlarge_memory:
+            self.model.set_memory_rows(need)
+        try:
+            yield self.model.memory_rows
+        finally:
+            if self.model.memory_rows != before:
+                self.model.set_memory_rows(before)
+
+    def attention(self) -> dict | None:
+        """One test sequence's attention (the first point beyond training, else the last point)."""
+        if not self.e.attention or not hasattr(self.model, "trace"):
+            return None
+        rng = self.spec.task["train_range"]
+        points = [tuple(p) for p in self.spec.task["test"]]
+        unseen = [p for p in points if any(v > rng[a][1] for a, v in zip(self.task.axes, p))]
+        point = unseen[0] if unseen else points[-1]
+        batch = test_batches(self.task, self.spec.task, dataclasses.replace(self.e, sequences=32, batch_size=32),
+                             point)[0]
+        with self.memory_for(point), torch.no_grad():
+            self.model.eval()
+            b = to_device(batch, self.device)
+            logits, weights = self.model.trace(b.inputs, b.valid) if _takes_valid(self.model.trace) \
+                else self.model.trace(b.inputs)
+        from ntm_bench.report.fingerprints import fingerprints
+
+        fp = fingerprints({k: v.cpu() for k, v in weights.items()}, batch.valid)
+        n = int(batch.valid[0].sum())
+        att = {"task": self.spec.task["task"], "label": self.task.point_label(point if len(point) > 1 else point[0]),
+               "point": list(point), "axes": list(self.task.axes),
+               "train_max": {a: rng[a][1] for a in self.task.axes},
+               "inputs": batch.inputs[0, :n].float(), "targets": batch.targets[0, :n].float(),
+               "outputs": torch.sigmoid(logits[0, :n].float()).cpu(), "mask": batch.mask[0, :n],
+               "valid": batch.valid[0, :n], "weights": {k: v[0, :n].float().cpu() for k, v in weights.items()}}
+        atomic_torch_save(self.dir / "attention.pt", att)
+        return {"point": att["label"], "heads": fp}
+
+
+def _takes_valid(fn) -> bool:
+    try:
+        return "valid" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def atomic_write_json_lines(path: Path, rows: list[dict]) -> None:
+    atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in rows).encode())
+
+
+def count_params(model) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def run_one(spec: RunSpec, out_dir: Path, progress=None) -> dict:
+    """Train, evaluate and record one run; return its summary (status ok / diverged / failed)."""
+    run_dir = Path(out_dir) / "runs" / spec.run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / "config.json", {**spec.to_json(), "config_hash": spec.config_hash()})
+    torch.set_num_threads(spec.train.get("threads", 1))
+    started = now()
+    summary = {"schema": SCHEMA, "run_id": spec.run_id, "suite": spec.suite, "status": "failed", "error": None,
+               "config_hash": spec.config_hash(),
+               "task": {"name": spec.task["task"], "label": spec.task["label"], "version": None,
+                        "args": spec.task["args"], "axes": None,
+                        "train_range": spec.task["train_range"], "test": spec.task["test"]},
+               "model": {"label": spec.model["label"], "name": spec.model["model"], "preset": spec.model["preset"],
+                         "options": spec.model["options"], "params": None, "reference": False, "plugin": None},
+               "seed": spec.seed, "data_seed": spec.data_seed, "init_seed": spec.init_seed,
+               "eval_seed": spec.eval["seed"], "train": spec.train, "training": None, "eval": [],
+               "fingerprints": None, "env": None, "started_at": started, "finished_at": None}
+    try:
+        try:
+            tr = Trainer(spec, run_dir, progress)
+        finally:
+            summary["env"] = environment(spec.train.get("device", "cpu"))
+        plugin = next((p for p in spec.plugins if tr.entry.source.startswith("ntm_bench_plugin_")
+                       and Path(p).stem in tr.entry.source), None)
+        summary["task"].update(version=tr.task.version, axes=list(tr.task.axes))
+        summary["model"].update(params=count_params(tr.model), reference=tr.entry.reference, plugin=plugin)
+        info = tr.train()
+        summary["training"] = info
+        if info["stopped_by"] == "diverged":
+            summary.update(status="diverged", error=f"loss or gradient not finite at step {info['diverged_at']}")
+        if info["best_val"] is not None or not tr.params:
+            summary["eval"] = tr.test()
+            summary["fingerprints"] = tr.attention()
+        if summary["status"] != "diverged":
+            summary["status"] = "ok"
+    except Exception as e:  # noqa: BLE001 - a failing run is recorded, the suite goes on
+        where = summary["model"].get("plugin")
+        prefix = f"plugin {where!r}: " if where else ""
+        summary["error"] = prefix + (str(e) if isinstance(e, BenchError) else f"{type(e).__name__}: {e}")
+        summary["status"] = "failed"
+        try:
+            (run_dir / "error.txt").write_text(traceback.format_exc())
+        except OSError:
+            pass
+    summary["finished_at"] = now()
+    atomic_write_json(run_dir / "summary.json", summary)
+    return summary

@@ -1,0 +1,108 @@
+"""The command line end to end on the `smoke` suite: records, skip-on-rerun, failures, plugins."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ntm_bench.cli import main
+from ntm_bench.records import read_summary
+from ntm_bench.suite import load_suite
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def smoke_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    assert main(["run", "smoke", "--out", str(out), "--workers", "1", "--no-report"]) == 0
+    return out
+
+
+def summaries(out):
+    return {p.name: read_summary(p) for p in sorted((out / "runs").iterdir())}
+
+
+def test_smoke_run_writes_one_complete_record_per_run(smoke_dir):
+    expected = {r.run_id for r in load_suite("smoke").runs()}
+    got = summaries(smoke_dir)
+    assert set(got) == expected
+    for run_id, s in got.items():
+        assert s is not None, f"{run_id} has no readable summary"
+        assert s["status"] == "ok", (run_id, s["error"])
+        assert (smoke_dir / "runs" / run_id / "config.json").exists()
+        assert s["env"]["torch"].startswith("2.13")
+        assert s["task"]["version"] >= 1 and s["model"]["params"] is not None
+
+
+def test_smoke_records_have_every_test_length(smoke_dir):
+    suite = load_suite("smoke")
+    for run_id, s in summaries(smoke_dir).items():
+        want = [list(p) for p in suite.tasks[s["task"]["label"]].test]
+        assert [row["point"] for row in s["eval"]] == want, run_id
+        for row in s["eval"]:
+            for key in ("bits", "bit_errors", "bit_accuracy", "seq_accuracy"):
+                assert isinstance(row[key], float), (run_id, key)
+            assert row["split"] in ("train", "unseen")
+
+
+def test_smoke_learning_curve_is_recorded(smoke_dir):
+    rows = [json.loads(line) for line in (smoke_dir / "runs" / "copy__lstm__s0" / "curve.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4]
+    assert {"sequences", "wall_s", "train_bits", "val_bits", "val_bit_errors"} <= set(rows[0])
+
+
+def test_ntm_run_stores_attention_and_fingerprints(smoke_dir):
+    s = read_summary(smoke_dir / "runs" / "copy__ntm__s0")
+    assert s["fingerprints"]["heads"], s["fingerprints"]
+    assert (smoke_dir / "runs" / "copy__ntm__s0" / "attention.pt").exists()
+
+
+def test_rerun_skips_complete_runs_and_redoes_the_rest(smoke_dir, capsys):
+    victim = smoke_dir / "runs" / "copy__lstm__s0" / "summary.json"
+    victim.unlink()
+    before = {p: p.stat().st_mtime_ns for p in (smoke_dir / "runs").glob("*/summary.json")}
+    assert main(["run", "smoke", "--out", str(smoke_dir), "--workers", "1", "--no-report"]) == 0
+    err = capsys.readouterr().err
+    assert "1 to run" in err
+    assert victim.exists()
+    for p, t in before.items():
+        assert p.stat().st_mtime_ns == t, f"{p} was rewritten"
+
+
+def test_failing_run_is_recorded_and_the_suite_goes_on(tmp_path):
+    plugin = tmp_path / "boom.py"
+    plugin.write_text(
+        "import torch\nfrom ntm_bench import register_model\n"
+        "@register_model('boom_model')\n"
+        "class Boom(torch.nn.Module):\n"
+        "    def __init__(self, i, o):\n        super().__init__(); self.w = torch.nn.Linear(i, o)\n"
+        "    def forward(self, x):\n        raise RuntimeError('kaboom')\n")
+    rc = main(["run", "smoke", "--out", str(tmp_path / "out"), "--workers", "1", "--no-report",
+               "--tasks", "copy", "--models", "boom_model,lstm", "--plugin", str(plugin)])
+    assert rc == 1
+    s = summaries(tmp_path / "out")
+    assert s["copy__boom_model__s0"]["status"] == "failed"
+    assert "kaboom" in s["copy__boom_model__s0"]["error"] and "boom.py" in s["copy__boom_model__s0"]["error"]
+    assert s["copy__lstm__s0"]["status"] == "ok"
+
+
+def test_plugin_model_reaches_the_leaderboard(tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["run", "smoke", "--out", str(out), "--workers", "1", "--no-report", "--tasks", "copy",
+               "--models", "gru,lstm", "--plugin", str(ROOT / "examples" / "my_model.py")])
+    assert rc == 0
+    capsys.readouterr()
+    assert main(["leaderboard", str(out), "--format", "csv"]) == 0
+    table = capsys.readouterr().out
+    assert any(line.startswith("copy,gru,") for line in table.splitlines()), table
+
+
+def test_bad_input_is_one_line_and_exit_code_2():
+    proc = subprocess.run([sys.executable, "run_bench.py", "run", "smoke", "--models", "nope"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert "'nope' is not in this suite" in proc.stderr and "lstm" in proc.stderr
+    assert "Traceback" not in proc.stderr
