@@ -1,1 +1,2 @@
-"""Baseline models: LSTM and Transformer."""
+"""Baseline models: LSTM and Transformer (importing this package registers both)."""
+from baselines import lstm, transformer  # noqa: F401  (registers "lstm" and "transformer")

@@ -1,0 +1,410 @@
+"""The tasks of Graves 2014 §4: the sampling contract every registered task keeps, each task's
+worked example, and the task-specific facts (recall targets, sort order, N-gram statistics)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ntm_bench.errors import BenchError
+from ntm_bench.registry import get_model, get_task, task_names
+from tasks.associative_recall import AssociativeRecall
+from tasks.base import as_tuple
+from tasks.copy import Copy
+from tasks.dynamic_ngrams import DynamicNgrams, NgramOptimal
+from tasks.priority_sort import PrioritySort
+from tasks.repeat_copy import RepeatCopy
+
+torch.set_num_threads(1)
+
+TASKS = task_names()
+
+# A few valid points of each task, all different, for mixed batches (small, to keep tests fast).
+MIXED = {
+    "copy": [3, 1, 5],
+    "repeat_copy": [(2, 3), (4, 1), (1, 2)],
+    "associative_recall": [2, 5, 3],
+    "dynamic_ngrams": [7, 12, 3],
+    "priority_sort": [(5, 2), (3, 3), (6, 1)],
+}
+
+# Number of scored (target) steps at a point.
+SCORED = {
+    "copy": lambda L: L,
+    "repeat_copy": lambda L, R: L * R + 1,
+    "associative_recall": lambda k: 3,
+    "dynamic_ngrams": lambda L: L,
+    "priority_sort": lambda n, m: m,
+}
+
+
+def make(name):
+    return get_task(name).cls()
+
+
+def mixed_points(name):
+    return MIXED.get(name) or list(make(name).default_test[:3])
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def batches_equal(a, b) -> bool:
+    return all(x.shape == y.shape and torch.equal(x, y) for x, y in zip(a, b))
+
+
+def bits(s: str) -> list[float]:
+    return [float(c) for c in s]
+
+
+# ----------------------------------------------------------------------------------------------
+# The contract, for every registered task
+
+def test_the_five_tasks_of_graves_2014_are_registered():
+    assert {"copy", "repeat_copy", "associative_recall", "dynamic_ngrams", "priority_sort"} <= set(TASKS)
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_file_name_registry_key_and_class_name_match(name):
+    cls = get_task(name).cls
+    assert cls.__module__ == f"tasks.{name}"
+    assert cls.__name__ == "".join(part.capitalize() for part in name.split("_"))
+    assert cls.version == 1
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_default_ranges_and_test_points_are_valid_points(name):
+    task = make(name)
+    assert tuple(task.default_train) == task.axes
+    for lo, hi in task.default_train.values():
+        assert 1 <= lo <= hi
+    task.check_point(tuple(lo for lo, _ in task.default_train.values()))
+    task.check_point(tuple(hi for _, hi in task.default_train.values()))
+    for p in task.default_test:
+        task.check_point(p)
+        assert isinstance(task.memory_rows_needed(p), int) and task.memory_rows_needed(p) >= 1
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_batch_has_the_documented_shapes_and_dtypes(name):
+    task, point = make(name), mixed_points(name)[0]
+    b = task.sample(4, point, gen())
+    T = task.sequence_length(point)
+    assert b.inputs.shape == (4, T, task.input_size) and b.inputs.dtype == torch.float32
+    assert b.targets.shape == (4, T, task.output_size) and b.targets.dtype == torch.float32
+    assert b.mask.shape == (4, T) and b.mask.dtype == torch.bool
+    assert b.valid.shape == (4, T) and b.valid.dtype == torch.bool
+    assert all(t.device.type == "cpu" for t in b)
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_mask_covers_exactly_the_target_steps_at_the_end(name):
+    task = make(name)
+    for point in mixed_points(name):
+        b = task.sample(3, point, gen())
+        T, scored = task.sequence_length(point), SCORED[name](*as_tuple(point))
+        expected = torch.zeros(T, dtype=torch.bool)
+        expected[T - scored:] = True  # the target phase is the last `scored` steps
+        assert torch.equal(b.mask, expected.expand(3, T))
+        assert b.valid.all()
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_targets_are_bits_and_zero_off_the_scored_steps(name):
+    task, points = make(name), mixed_points(name)
+    b = task.sample(len(points), points, gen())
+    assert ((b.targets == 0) | (b.targets == 1)).all()
+    assert (b.targets[~b.mask] == 0).all()
+    assert b.targets[b.mask].sum() > 0  # not all blank
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_padding_is_masked_invalid_and_zero_in_a_mixed_batch(name):
+    task, points = make(name), mixed_points(name)
+    b = task.sample(len(points), points, gen())
+    lengths = [task.sequence_length(p) for p in points]
+    assert b.inputs.shape[1] == max(lengths)
+    for i, T in enumerate(lengths):
+        assert b.valid[i, :T].all() and not b.valid[i, T:].any()
+        assert not b.mask[i, T:].any()
+        assert (b.inputs[i, T:] == 0).all() and (b.targets[i, T:] == 0).all()
+        assert b.mask[i].sum() == SCORED[name](*as_tuple(points[i]))
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_each_sample_of_a_mixed_batch_equals_that_sample_encoded_alone(name):
+    task, points = make(name), mixed_points(name)
+    content = task.draw(len(points), points, gen(3))
+    whole = task.encode(**content)
+    assert batches_equal(whole, task.sample(len(points), points, gen(3)))  # sample = encode(draw)
+    for i, p in enumerate(points):
+        alone = task.encode(**{k: v[i:i + 1] for k, v in content.items()})
+        T = task.sequence_length(p)
+        assert alone.inputs.shape[1] == T
+        assert batches_equal(alone, [x[i:i + 1, :T] for x in whole])
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_same_seed_gives_the_same_batch(name):
+    task, points = make(name), mixed_points(name)
+    assert batches_equal(task.sample(3, points, gen(7)), task.sample(3, points, gen(7)))
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_different_seeds_give_different_batches(name):
+    task, point = make(name), mixed_points(name)[0]
+    a, b = task.sample(4, point, gen(1)), task.sample(4, point, gen(2))
+    assert not torch.equal(a.inputs, b.inputs)
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_sampling_never_touches_the_global_rng(name):
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    make(name).sample(2, mixed_points(name)[0], gen())
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_each_axis_lengthens_the_sequence(name):
+    task = make(name)
+    base = as_tuple(task.default_test[0])
+    for a in range(len(task.axes)):
+        bigger = tuple(v + (j == a) for j, v in enumerate(base))
+        p0, p1 = (base, bigger) if len(base) > 1 else (base[0], bigger[0])
+        assert task.sequence_length(p1) > task.sequence_length(p0)
+        b0, b1 = task.sample(1, p0, gen()), task.sample(1, p1, gen())
+        assert b0.valid.sum() == task.sequence_length(p0) and b1.valid.sum() == task.sequence_length(p1)
+        assert b1.mask.sum() >= b0.mask.sum()
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_impossible_points_raise_bench_error_naming_the_task(name):
+    task = make(name)
+    good = as_tuple(task.default_test[0])
+    for a, axis in enumerate(task.axes):
+        bad = tuple(0 if j == a else v for j, v in enumerate(good))
+        with pytest.raises(BenchError, match=f"{name}.*{axis}"):
+            task.sample(2, bad if len(bad) > 1 else bad[0], gen())
+    with pytest.raises(BenchError, match=name):
+        task.check_point(good + (1,))
+    with pytest.raises(BenchError, match="batch_size"):
+        task.sample(0, task.default_test[0], gen())
+
+
+# ----------------------------------------------------------------------------------------------
+# Worked examples (the docstrings' Examples)
+
+def test_copy_worked_example():
+    a, b = bits("10110000"), bits("01000001")
+    batch = Copy().encode(torch.tensor([[a, b]]))
+    z = [0.0] * 8
+    assert torch.equal(batch.inputs[0], torch.tensor([a + [0], b + [0], z + [1], z + [0], z + [0]]))
+    assert torch.equal(batch.targets[0], torch.tensor([z, z, z, a, b]))
+    assert batch.mask[0].tolist() == [False, False, False, True, True]
+    assert batch.valid[0].all()
+
+
+def test_repeat_copy_worked_example():
+    a, b = bits("10110000"), bits("01000001")
+    batch = RepeatCopy().encode(torch.tensor([[a, b]]), repeats=2)
+    z, c = [0.0] * 8, (2 - 5.5) / math.sqrt(8.25)
+    assert torch.allclose(batch.inputs[0], torch.tensor([a + [0], b + [0], z + [c]] + [z + [0]] * 5))
+    assert torch.equal(batch.targets[0], torch.tensor([z + [0]] * 3 + [a + [0], b + [0], a + [0], b + [0], z + [1]]))
+    assert batch.mask[0].tolist() == [False] * 3 + [True] * 5
+
+
+def test_repeat_count_is_normalised_to_mean_zero_and_variance_one_over_the_training_range():
+    counts = RepeatCopy().normalised_repeats(torch.arange(1, 11))
+    assert counts.mean().abs() < 1e-6
+    assert abs(counts.var(unbiased=False).item() - 1) < 1e-6
+
+
+def test_associative_recall_worked_example():
+    vec = torch.arange(9 * 6).reshape(3, 3, 6).remainder(2).float()  # items A, B, C
+    vec[1, 0] = 1 - vec[1, 0]  # make the three items differ
+    batch = AssociativeRecall().encode(vec[None], query=1)  # query B (0-based 1) -> C
+    d, q, z = [0.0] * 6 + [1, 0], [0.0] * 6 + [0, 1], [0.0] * 8
+    item = lambda j: [vec[j, r].tolist() + [0, 0] for r in range(3)]  # noqa: E731
+    expected = [d] + item(0) + [d] + item(1) + [d] + item(2) + [q] + item(1) + [q] + [z] * 3
+    assert torch.equal(batch.inputs[0], torch.tensor(expected))
+    assert torch.equal(batch.targets[0, 17:], vec[2])
+    assert (batch.targets[0, :17] == 0).all()
+    assert batch.mask[0].tolist() == [False] * 17 + [True] * 3
+
+
+def test_dynamic_ngrams_worked_example():
+    batch = DynamicNgrams().encode(torch.tensor([[1.0, 0, 1, 1]]))
+    assert batch.inputs[0].tolist() == [[0, 1], [1, 0], [0, 0], [1, 0]]
+    assert batch.targets[0, :, 0].tolist() == [1, 0, 1, 1]
+    assert batch.mask[0].all() and batch.valid[0].all()
+
+
+def test_optimal_ngram_cost_worked_example_on_seven_zeros():
+    task = DynamicNgrams()
+    cost = task.reference_bits(task.encode(torch.zeros(1, 7)))
+    assert cost.item() == pytest.approx(6 - math.log2(3 / 4), abs=1e-5)
+
+
+def test_priority_sort_worked_example():
+    a, b, c = bits("10110000"), bits("01000001"), bits("11100111")
+    batch = PrioritySort().encode(torch.tensor([[a, b, c]]), torch.tensor([[0.1, 0.9, -0.5]]), outputs=2)
+    z = [0.0] * 8
+    expected_in = [a + [0.1, 0], b + [0.9, 0], c + [-0.5, 0], z + [0, 1], z + [0, 0], z + [0, 0]]
+    assert torch.allclose(batch.inputs[0], torch.tensor(expected_in))
+    assert torch.equal(batch.targets[0], torch.tensor([z, z, z, z, b, a]))
+    assert batch.mask[0].tolist() == [False] * 4 + [True] * 2
+
+
+# ----------------------------------------------------------------------------------------------
+# Associative recall
+
+def decode_recall(inputs: torch.Tensor, v: int = 3, w: int = 6):
+    """(items (k, v, w), query item (v, w)) read back from one sequence's inputs."""
+    starts = torch.nonzero(inputs[:, w] == 1)[:, 0]
+    items = torch.stack([inputs[s + 1:s + 1 + v, :w] for s in starts])
+    q = torch.nonzero(inputs[:, w + 1] == 1)[0, 0]
+    return items, inputs[q + 1:q + 1 + v, :w]
+
+
+def test_associative_recall_target_is_the_item_after_the_query_item():
+    task, points = AssociativeRecall(), [2, 3, 6, 10, 20] * 8
+    b = task.sample(len(points), points, gen())
+    for i, k in enumerate(points):
+        items, query = decode_recall(b.inputs[i])
+        assert len(items) == k
+        j = [torch.equal(it, query) for it in items].index(True)
+        assert j < k - 1  # the query always has a successor
+        assert torch.equal(b.targets[i][b.mask[i]], items[j + 1])
+
+
+def test_associative_recall_trains_on_2_to_6_items_inclusive():
+    task = AssociativeRecall()
+    assert task.default_train == {"items": (2, 6)}
+    b = task.sample(5, [2, 3, 4, 5, 6], gen())
+    assert (b.inputs[..., 6] == 1).sum(1).tolist() == [2, 3, 4, 5, 6]  # one item delimiter per item
+
+
+def test_associative_recall_queries_are_uniform_over_items_with_a_successor():
+    queries = AssociativeRecall().draw(3000, 4, gen())["query"]
+    counts = torch.bincount(queries, minlength=4)
+    assert counts[3] == 0
+    assert ((counts[:3] - 1000).abs() < 100).all()
+
+
+def test_associative_recall_items_are_distinct_even_when_collisions_are_likely():
+    task = AssociativeRecall(bits=1, item_vectors=2)  # only 4 possible items
+    items = task.draw(200, 4, gen())["items"].reshape(200, 4, 2)
+    codes = items[..., 0] * 2 + items[..., 1]  # (B, 4) in 0..3
+    assert (codes.sort(1).values == torch.arange(4.0)).all()  # every sequence is a permutation
+
+
+def test_associative_recall_rejects_one_item_and_more_items_than_exist():
+    with pytest.raises(BenchError, match="associative_recall.*items must be at least 2"):
+        AssociativeRecall().check_point(1)
+    with pytest.raises(BenchError, match="associative_recall.*between 2 and 4"):
+        AssociativeRecall(bits=1, item_vectors=2).check_point(5)
+
+
+# ----------------------------------------------------------------------------------------------
+# Priority sort
+
+def test_priority_sort_orders_whole_vectors_by_priority_highest_first():
+    task, points = PrioritySort(), [(20, 16), (30, 24), (5, 5), (7, 1)] * 4
+    b = task.sample(len(points), points, gen())
+    for i, (n, m) in enumerate(points):
+        vectors, priorities = b.inputs[i, :n, :8], b.inputs[i, :n, 8]
+        order = priorities.argsort(descending=True)
+        assert torch.equal(b.targets[i][b.mask[i]], vectors[order[:m]])
+        assert ((priorities >= -1) & (priorities <= 1)).all()
+        assert b.inputs[i, n, 9] == 1 and (b.inputs[i, :, 9].sum() == 1)
+
+
+def test_priority_sort_rejects_more_outputs_than_vectors():
+    with pytest.raises(BenchError, match="priority_sort.*outputs must be between 1 and vectors \\(20\\)"):
+        PrioritySort().sample(2, (20, 21), gen())
+
+
+# ----------------------------------------------------------------------------------------------
+# Repeat copy
+
+def test_repeat_copy_rejects_a_training_range_whose_mean_count_would_encode_as_zero():
+    with pytest.raises(BenchError, match="repeat_copy.*train_repeats"):
+        RepeatCopy(train_repeats=(1, 9))
+    with pytest.raises(BenchError, match="repeat_copy.*train_repeats"):
+        RepeatCopy(train_repeats=(5, 5))
+
+
+def test_repeat_copy_target_is_the_input_sequence_repeated_then_the_end_marker():
+    task, points = RepeatCopy(), [(3, 4), (1, 1), (5, 2)]
+    b = task.sample(3, points, gen())
+    for i, (L, R) in enumerate(points):
+        seq = b.inputs[i, :L, :8]
+        out = b.targets[i][b.mask[i]]
+        assert torch.equal(out[:-1, :8], seq.repeat(R, 1)) and (out[:-1, 8] == 0).all()
+        assert out[-1].tolist() == [0.0] * 8 + [1.0]
+
+
+# ----------------------------------------------------------------------------------------------
+# Dynamic N-grams and the optimal predictor
+
+def test_ngram_tables_follow_the_beta_half_half_prior():
+    p = DynamicNgrams().draw_tables(1000, gen())  # (1000, 32)
+    assert p.shape == (1000, 32)
+    assert abs(p.mean().item() - 0.5) < 0.01
+    assert abs(p.var().item() - 1 / 8) < 0.005  # Beta(1/2, 1/2): variance 1/8
+    extreme = ((p < 0.1) | (p > 0.9)).float().mean().item()
+    assert abs(extreme - 4 / math.pi * math.asin(math.sqrt(0.1))) < 0.02  # arcsine law: ~0.41
+
+
+def test_ngram_bits_follow_their_table():
+    task = DynamicNgrams()
+    tables = task.draw_tables(200, gen(1))
+    b = task.draw_bits(tables, 300, gen(2))  # (200, 300)
+    assert ((b == 0) | (b == 1)).all()
+    ctx = b.unfold(1, 5, 1)[:, :-1] @ torch.tensor([16.0, 8, 4, 2, 1])  # (B, 295): context of bit t >= 5
+    p = tables.gather(1, ctx.long())  # (B, 295)
+    ones, expected = b[:, 5:].sum().item(), p.sum().item()
+    assert abs(ones - expected) < 4 * math.sqrt((p * (1 - p)).sum().item())
+    first = b[:, :5].mean().item()  # the first five bits are fair coins
+    assert abs(first - 0.5) < 0.05
+
+
+def test_optimal_ngram_predictor_costs_about_133_bits_per_200_bit_sequence():
+    task = DynamicNgrams()
+    cost = task.reference_bits(task.sample(2000, 200, gen()))
+    assert cost.shape == (2000,)
+    assert abs(cost.mean().item() - 133) < 2
+
+
+def test_ngram_optimal_model_bce_equals_reference_bits():
+    task = DynamicNgrams()
+    model = get_model("ngram_optimal").build(task.input_size, task.output_size)
+    assert isinstance(model, NgramOptimal) and not list(model.parameters())
+    b = task.sample(6, [200, 37, 5, 120, 1, 64], gen())
+    logits = model(b.inputs, b.valid)
+    assert logits.shape == (6, 200, 1)
+    bce = F.binary_cross_entropy_with_logits(logits, b.targets, reduction="none")[..., 0]
+    bits_per_seq = (bce * b.mask).sum(1) / math.log(2)
+    assert torch.allclose(bits_per_seq, task.reference_bits(b), atol=1e-4)
+    assert torch.allclose(task.reference_bits(b)[[2, 4]], torch.tensor([5.0, 1.0]))  # first 5 bits: 1 each
+
+
+def test_ngram_optimal_model_sees_only_the_past():
+    task, model = DynamicNgrams(), NgramOptimal(2, 1)
+    b = task.sample(4, 50, gen())
+    changed = b.inputs.clone()
+    changed[:, 30:, 0] = 1 - changed[:, 30:, 0]
+    before, after = model(b.inputs), model(changed)
+    assert torch.equal(before[:, :30], after[:, :30])
+    assert not torch.equal(before[:, 30:], after[:, 30:])
+
+
+def test_ngram_optimal_model_is_registered_as_a_reference_for_dynamic_ngrams_only():
+    entry = get_model("ngram_optimal")
+    assert entry.reference and entry.tasks == ("dynamic_ngrams",)
+    with pytest.raises(BenchError, match="ngram_optimal"):
+        entry.build(9, 8)
