@@ -1,0 +1,260 @@
+"""Load a results folder into tables: the run records are the only source (docs/records.md).
+
+`load_results(DIR)` reads `DIR/runs/<run_id>/{summary.json, curve.jsonl, config.json}` and
+`DIR/suite.json` (if present) and returns `Results`: pandas DataFrames of runs, evaluations and
+learning-curve rows, plus a list of problems. Nothing here raises on a bad file: a corrupted or
+truncated JSON file is named in `problems` and skipped; a run folder without `summary.json` is
+listed as incomplete; failed and diverged runs and missing test points are listed too. Only a
+folder with no run records at all is an error.
+
+Records of different versions of one task are never pooled: when several versions are present,
+the task key carries the version ("copy@v1", "copy@v2").
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ntm_bench.errors import BenchError
+
+RUN_COLUMNS = ["run_id", "task", "task_name", "task_version", "model", "model_name", "params", "seed",
+               "status", "error", "steps", "sequences", "wall_s", "best_step", "stopped_by",
+               "diverged_at", "reference", "plugin", "suite"]
+EVAL_METRICS = ["bits", "bit_errors", "bit_accuracy", "seq_accuracy", "excess_bits"]
+CURVE_METRICS = ["step", "sequences", "wall_s", "train_bits", "val_bits", "val_bit_errors",
+                 "val_bit_accuracy", "val_seq_accuracy"]
+
+
+@dataclass
+class Results:
+    """Everything a report needs, read from one results folder."""
+    dir: Path
+    runs: pd.DataFrame          # one row per run (complete or not)
+    evals: pd.DataFrame         # one row per run x test point
+    curves: pd.DataFrame        # one row per learning-curve row, with the run's columns
+    problems: list[str]         # one line each: what is missing, failed, corrupted or skipped
+    suite: dict | None = None   # DIR/suite.json, if present and readable
+    summaries: dict = field(default_factory=dict)   # run_id -> summary.json dict
+    attention: dict = field(default_factory=dict)   # run_id -> Path of attention.pt
+    tasks: dict = field(default_factory=dict)       # task key -> {name, version, axes, train_range, test}
+
+
+def _num(v) -> float:
+    """A JSON number, or NaN for null/missing/non-numbers (NaN never becomes a fake number)."""
+    if isinstance(v, bool) or v is None:
+        return math.nan
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return math.nan
+    return f if math.isfinite(f) else math.nan
+
+
+def _read_json(path: Path, problems: list[str], rel: Path):
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        problems.append(f"{path.relative_to(rel)}: corrupted or truncated JSON ({type(e).__name__}); skipped")
+    except OSError as e:
+        problems.append(f"{path.relative_to(rel)}: unreadable ({e.strerror}); skipped")
+    return None
+
+
+def _read_curve(path: Path, problems: list[str], rel: Path) -> list[dict]:
+    rows, bad = [], 0
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        problems.append(f"{path.relative_to(rel)}: unreadable; skipped")
+        return rows
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            bad += 1
+            continue
+        if isinstance(row, dict):
+            rows.append({k: _num(row.get(k)) for k in CURVE_METRICS})
+        else:
+            bad += 1
+    if bad:
+        problems.append(f"{path.relative_to(rel)}: {bad} corrupted line(s) skipped")
+    return rows
+
+
+def _split(point: tuple, axes: list, train_range: dict) -> str:
+    """'train' when every axis lies inside the training range, else 'unseen' (docs/records.md)."""
+    for axis, v in zip(axes, point):
+        lo, hi = train_range.get(axis, (v, v))
+        if not lo <= v <= hi:
+            return "unseen"
+    return "train"
+
+
+def load_results(dir) -> Results:
+    """Read every run record under `dir` (see module docstring); BenchError if there are none."""
+    root = Path(dir)
+    runs_dir = root / "runs"
+    folders = sorted(p for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []
+    if not folders:
+        raise BenchError(f"no run records under {str(root)!r} (expected {str(runs_dir)}/<run_id>/summary.json)")
+    problems: list[str] = []
+    suite = None
+    if (root / "suite.json").is_file():
+        suite = _read_json(root / "suite.json", problems, root)
+        if suite is not None and not isinstance(suite, dict):
+            problems.append("suite.json: not a JSON object; ignored")
+            suite = None
+
+    summaries, attention, folder_of, incomplete = {}, {}, {}, []
+    for folder in folders:
+        spath = folder / "summary.json"
+        if not spath.is_file():
+            incomplete.append(folder.name)
+            continue
+        s = _read_json(spath, problems, root)
+        if s is None:
+            continue
+        if not isinstance(s, dict) or not isinstance(s.get("task"), dict) or not isinstance(s.get("model"), dict):
+            problems.append(f"{spath.relative_to(root)}: not a run summary (no task/model); skipped")
+            continue
+        run_id = str(s.get("run_id") or folder.name)
+        if run_id in summaries:
+            problems.append(f"{spath.relative_to(root)}: run id {run_id!r} already read from "
+                            f"{folder_of[run_id].name}; skipped")
+            continue
+        summaries[run_id], folder_of[run_id] = s, folder
+        if (folder / "attention.pt").is_file():
+            attention[run_id] = folder / "attention.pt"
+    for name in incomplete:
+        problems.append(f"runs/{name}: incomplete (no summary.json); not counted")
+    if not summaries:
+        raise BenchError(f"no run records under {str(root)!r}: no readable summary.json "
+                         f"({len(incomplete)} incomplete run folder(s))")
+
+    # Task keys: the suite's task label (or the task name), with the version when several are present.
+    versions: dict[str, set] = {}
+    for s in summaries.values():
+        t = s["task"]
+        versions.setdefault(t.get("label") or t.get("name", "?"), set()).add(t.get("version"))
+
+    def task_key(t: dict) -> str:
+        base = t.get("label") or t.get("name", "?")
+        return f"{base}@v{t.get('version')}" if len(versions[base]) > 1 else base
+
+    run_rows, eval_rows, curve_rows, tasks = [], [], [], {}
+    for run_id, s in sorted(summaries.items()):
+        t, m, tr = s["task"], s["model"], s.get("training") or {}
+        key = task_key(t)
+        axes = list(t.get("axes") or ["length"])
+        train_range = {a: tuple(v) for a, v in (t.get("train_range") or {}).items()}
+        info = tasks.setdefault(key, {"name": t.get("name", key), "version": t.get("version"),
+                                      "axes": axes, "train_range": train_range, "test": set()})
+        info["test"].update(tuple(p) for p in (t.get("test") or []))
+        run = {"run_id": run_id, "task": key, "task_name": t.get("name", key),
+               "task_version": t.get("version"), "model": m.get("label") or m.get("name", "?"),
+               "model_name": m.get("name", "?"), "params": _num(m.get("params")), "seed": s.get("seed"),
+               "status": s.get("status", "ok"), "error": s.get("error"),
+               "steps": _num(tr.get("steps")), "sequences": _num(tr.get("sequences")),
+               "wall_s": _num(tr.get("wall_s")), "best_step": _num(tr.get("best_step")),
+               "stopped_by": tr.get("stopped_by"), "diverged_at": tr.get("diverged_at"),
+               "reference": bool(m.get("reference", False)), "plugin": m.get("plugin"),
+               "suite": s.get("suite")}
+        run_rows.append(run)
+        common = {k: run[k] for k in ("run_id", "task", "model", "model_name", "seed", "status",
+                                      "params", "reference")}
+        for e in s.get("eval") or []:
+            if not isinstance(e, dict) or e.get("point") is None:
+                continue
+            point = tuple(int(v) for v in e["point"])
+            row = {**common, "point": point, "label": e.get("label") or ",".join(map(str, point)),
+                   "split": e.get("split") or _split(point, axes, train_range), "n": _num(e.get("n")),
+                   "memory_rows": _num(e.get("memory_rows"))}
+            row.update({a: v for a, v in zip(axes, point)})
+            row.update({k: _num(e.get(k)) for k in EVAL_METRICS})
+            eval_rows.append(row)
+        cpath = folder_of[run_id] / "curve.jsonl"
+        if cpath.is_file():
+            curve_rows += [{**common, **r} for r in _read_curve(cpath, problems, root)]
+
+    runs = pd.DataFrame(run_rows, columns=RUN_COLUMNS)
+    evals = pd.DataFrame(eval_rows)
+    if evals.empty:
+        evals = pd.DataFrame(columns=["run_id", "task", "model", "model_name", "seed", "status", "params",
+                                      "reference", "point", "label", "split", "n", "memory_rows", *EVAL_METRICS])
+    curves = pd.DataFrame(curve_rows, columns=["run_id", "task", "model", "model_name", "seed", "status",
+                                               "params", "reference", *CURVE_METRICS])
+    _suite_test_points(suite, tasks)
+    problems += _run_problems(runs, evals, tasks, summaries)
+    for info in tasks.values():
+        info["test"] = sorted(info["test"])
+    return Results(root, runs, evals, curves, problems, suite, summaries, attention, tasks)
+
+
+def _suite_test_points(suite: dict | None, tasks: dict) -> None:
+    """Add the suite's test points (suite.json: tasks label -> {test: [...]}) to the expected ones."""
+    if not suite or not isinstance(suite.get("tasks"), dict):
+        return
+    for label, spec in suite["tasks"].items():
+        if not isinstance(spec, dict):
+            continue
+        for key, info in tasks.items():
+            if key == label or key.startswith(f"{label}@v"):
+                for p in spec.get("test") or []:
+                    info["test"].add(tuple(p) if isinstance(p, (list, tuple)) else (p,))
+
+
+def _run_problems(runs: pd.DataFrame, evals: pd.DataFrame, tasks: dict, summaries: dict) -> list[str]:
+    out = []
+    for _, r in runs.iterrows():
+        status = r["status"]
+        if status != "ok":
+            err = f": {r['error']}" if r["error"] else ""
+            out.append(f"{r['run_id']}: {status}{err}")
+        done = set(evals.loc[evals["run_id"] == r["run_id"], "point"])
+        if not done:
+            out.append(f"{r['run_id']}: no test results")
+            continue
+        info = tasks[r["task"]]
+        missing = sorted(set(info["test"]) - done)
+        if missing:
+            labels = ", ".join(_label(p, info["axes"]) for p in missing)
+            out.append(f"{r['run_id']}: missing test point(s) {labels}")
+    return out
+
+
+def _label(point: tuple, axes: list) -> str:
+    if len(point) == 1:
+        return str(point[0])
+    return ",".join(f"{a}={v}" for a, v in zip(axes, point))
+
+
+def protocol(results: Results) -> dict:
+    """What was run, from the records: suite, seeds, budgets, training ranges, test points, environment.
+
+    suite.json wins where it has a value; everything else is reconstructed from the summaries."""
+    runs, summ = results.runs, results.summaries
+    suite = results.suite or {}
+    envs = sorted({json.dumps({k: s.get("env", {}).get(k) for k in ("python", "torch", "numpy", "pandas",
+                                                                     "device", "threads", "deterministic",
+                                                                     "git_commit")}, sort_keys=True)
+                   for s in summ.values() if isinstance(s.get("env"), dict)})
+    trains = sorted({json.dumps(s.get("train") or {}, sort_keys=True) for s in summ.values()})
+    return {
+        "suite": suite.get("name") or ", ".join(sorted({str(x) for x in runs["suite"].dropna()})) or "—",
+        "seeds": list(suite.get("seeds") or sorted({int(x) for x in runs["seed"].dropna()})),
+        "train": suite.get("train") if isinstance(suite.get("train"), dict) else
+        (json.loads(trains[0]) if len(trains) == 1 else None),
+        "train_variants": len(trains),
+        "tasks": results.tasks,
+        "models": sorted(set(runs["model"])),
+        "envs": [json.loads(e) for e in envs],
+        "n_runs": len(runs),
+        "n_ok": int((runs["status"] == "ok").sum()),
+    }

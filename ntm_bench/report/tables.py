@@ -1,0 +1,304 @@
+"""Tables from run records: leaderboard, accuracy by split, ranking, algorithm fingerprints.
+
+Every number aggregates over seeds: the mean and the sample standard deviation (n - 1 in the
+denominator; "—" for a single seed) of one value per run, each run evaluated at its best
+checkpoint by validation score. Per-run values come first (e.g. one run's mean sequence accuracy
+over the unseen test points), then the seeds are aggregated; a run missing a test point is
+averaged over the points it has (the report's problems section names the missing ones).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ntm_bench.errors import BenchError
+from ntm_bench.report.load import Results
+from ntm_bench.report.render import Column, Table, check_format, render
+from ntm_bench.report.style import model_order
+
+HIGHER_IS_BETTER = {"seq_accuracy": True, "bit_accuracy": True, "bits": False, "bit_errors": False,
+                    "excess_bits": False}
+IN_DIST, UNSEEN_MEAN = "in-distribution", "unseen mean"
+
+
+def _check_metric(metric: str) -> None:
+    if metric not in HIGHER_IS_BETTER:
+        raise BenchError(f"unknown metric {metric!r}; valid: {', '.join(sorted(HIGHER_IS_BETTER))}")
+
+
+def _mean_sd(values) -> tuple[float, float]:
+    v = np.asarray([x for x in values if not (x is None or math.isnan(x))], dtype=float)
+    if len(v) == 0:
+        return math.nan, math.nan
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else math.nan
+
+
+def _point_order(results: Results, task: str) -> list[tuple]:
+    return sorted(set(results.evals.loc[results.evals["task"] == task, "point"]))
+
+
+def _params(results: Results, task: str, model: str) -> float:
+    p = results.runs.loc[(results.runs["task"] == task) & (results.runs["model"] == model), "params"].dropna()
+    return float(p.iloc[0]) if len(p) else math.nan
+
+
+def _task_model_pairs(results: Results):
+    ev = results.evals
+    for task in sorted(set(ev["task"])):
+        for model in model_order(set(ev.loc[ev["task"] == task, "model"])):
+            yield task, model
+
+
+# ---------------------------------------------------------------------------------------------
+# Leaderboard: one row per (task, model, test point)
+
+def leaderboard_table(results: Results) -> Table:
+    ev = results.evals
+    has_excess = ev["excess_bits"].notna().any() if len(ev) else False
+    cols = [Column("task"), Column("model"), Column("length"), Column("split"), Column("params", "int"),
+            Column("bits", "pm", 2), Column("bit_errors", "pm", 2), Column("seq_accuracy", "pm", 3)]
+    if has_excess:
+        cols.append(Column("excess_bits", "pm", 2))
+    cols.append(Column("n_seeds", "int"))
+    table = Table(cols, caption="Per test point: mean ± sd over seeds (best checkpoint by validation). "
+                                "bits: cross-entropy in bits per sequence; bit_errors: thresholded bit "
+                                "errors per sequence; seq_accuracy: fraction of sequences with no bit error.",
+                  collapse=("task", "model"))
+    for task, model in _task_model_pairs(results):
+        sub = ev[(ev["task"] == task) & (ev["model"] == model)]
+        if task not in [r[0] for r in table.rows]:
+            table.groups.append(len(table.rows))
+        for point in _point_order(results, task):
+            at = sub[sub["point"] == point]
+            if at.empty:
+                continue
+            shown = model + (" (reference)" if bool(at["reference"].iloc[0]) else "")
+            row = [task, shown, at["label"].iloc[0], at["split"].iloc[0], _params(results, task, model),
+                   _mean_sd(at["bits"]), _mean_sd(at["bit_errors"]), _mean_sd(at["seq_accuracy"])]
+            if has_excess:
+                row.append(_mean_sd(at["excess_bits"]))
+            row.append(int(at["seq_accuracy"].notna().sum() or at["bits"].notna().sum()))
+            table.rows.append(row)
+    return table
+
+
+def leaderboard(results: Results, fmt: str = "md") -> str:
+    check_format(fmt)
+    return render(leaderboard_table(results), fmt)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-run values on each split, then aggregated over seeds
+
+def per_run_splits(results: Results, metric: str = "seq_accuracy") -> pd.DataFrame:
+    """One row per (run, split) with the run's value of `metric`, its seq_accuracy and bits.
+
+    Splits: "in-distribution" (mean over the test points inside the training range), each unseen
+    point (by label), and "unseen mean" (mean over the run's unseen points)."""
+    _check_metric(metric)
+    rows = []
+    ev = results.evals
+    for run_id, sub in ev.groupby("run_id", sort=True):
+        base = {k: sub[k].iloc[0] for k in ("task", "model", "seed", "reference")}
+        base["run_id"] = run_id
+        order = {p: i for i, p in enumerate(_point_order(results, base["task"]))}
+        train, unseen = sub[sub["split"] == "train"], sub[sub["split"] != "train"].copy()
+        # Points of this task's split that other runs were tested on but this run was not.
+        lacks = {sp: bool(set(ev.loc[(ev["task"] == base["task"]) & ((ev["split"] == "train") == (sp == "train")),
+                                     "point"]) - set(part["point"])) for sp, part in (("train", train), ("unseen", unseen))}
+        if len(train):
+            rows.append({**base, "split": IN_DIST, "order": -1, "incomplete": lacks["train"], **_vals(train, metric)})
+        for _, e in unseen.iterrows():
+            rows.append({**base, "split": e["label"], "order": order[e["point"]], "incomplete": False,
+                         "value": e[metric], "seq_accuracy": e["seq_accuracy"], "bits": e["bits"]})
+        if len(unseen):
+            rows.append({**base, "split": UNSEEN_MEAN, "order": len(order), "incomplete": lacks["unseen"],
+                         **_vals(unseen, metric)})
+    return pd.DataFrame(rows, columns=["run_id", "task", "model", "seed", "reference", "split", "order",
+                                       "incomplete", "value", "seq_accuracy", "bits"])
+
+
+def _vals(sub: pd.DataFrame, metric: str) -> dict:
+    return {"value": sub[metric].mean(), "seq_accuracy": sub["seq_accuracy"].mean(), "bits": sub["bits"].mean()}
+
+
+def accuracy_frame(results: Results, metric: str = "seq_accuracy", threshold: float = 0.9) -> pd.DataFrame:
+    """task x model x split: mean, sd, best seed, seeds solved (seq_accuracy >= threshold), n, params."""
+    runs = per_run_splits(results, metric)
+    better = max if HIGHER_IS_BETTER[metric] else min
+    rows = []
+    for task, model in _task_model_pairs(results):
+        sub = runs[(runs["task"] == task) & (runs["model"] == model)]
+        for (order, split), g in sub.groupby(["order", "split"], sort=True):
+            vals = g.dropna(subset=["value"])
+            mean, sd = _mean_sd(vals["value"])
+            best = vals.loc[vals["value"] == better(vals["value"])].iloc[0] if len(vals) else None
+            acc = g["seq_accuracy"].dropna()
+            rows.append({"task": task, "model": model, "split": split, "order": order,
+                         "params": _params(results, task, model), "mean": mean, "sd": sd,
+                         "best": best["value"] if best is not None else math.nan,
+                         "best_seed": best["seed"] if best is not None else None,
+                         "solved": int((acc >= threshold).sum()), "n_seeds": len(acc),
+                         "reference": bool(g["reference"].iloc[0]), "incomplete": bool(g["incomplete"].any())})
+    return pd.DataFrame(rows, columns=["task", "model", "split", "order", "params", "mean", "sd", "best",
+                                       "best_seed", "solved", "n_seeds", "reference", "incomplete"])
+
+
+def accuracy_table(results: Results, fmt: str = "md", metric: str = "seq_accuracy",
+                   threshold: float = 0.9) -> str:
+    check_format(fmt)
+    return render(accuracy_table_struct(results, metric, threshold), fmt)
+
+
+def accuracy_table_struct(results: Results, metric: str = "seq_accuracy", threshold: float = 0.9) -> Table:
+    df = accuracy_frame(results, metric, threshold)
+    cols = [Column("task"), Column("model"), Column("params", "int"), Column("split"),
+            Column(metric, "pm", 3), Column("best seed", "float", 3), Column("seed", "text"),
+            Column(f"solved (≥{threshold:g})", "frac")]
+    table = Table(cols, caption=f"{metric}: mean ± sd over seeds, the best seed's value and which seed, and "
+                                f"how many seeds solved the split (seq_accuracy ≥ {threshold:g}). "
+                                f"'{IN_DIST}' averages the test points inside the training range, "
+                                f"'{UNSEEN_MEAN}' those beyond it. Bold: the best mean per task and split. "
+                                f"*: some run lacks a test point of that split and is averaged over the "
+                                f"points it has (see Problems).")
+    better = np.nanargmax if HIGHER_IS_BETTER[metric] else np.nanargmin
+    df = df.sort_values(["task", "order"], kind="stable")
+    df["_m"] = df["model"].map({m: i for i, m in enumerate(model_order(df["model"]))})
+    df = df.sort_values(["task", "_m", "order"], kind="stable").reset_index(drop=True)
+    table.collapse = ("task", "model", "params")
+    for i, r in df.iterrows():
+        if i == 0 or df.loc[i - 1, "task"] != r["task"]:
+            table.groups.append(i)
+        table.rows.append([r["task"], r["model"] + (" (reference)" if r["reference"] else ""), r["params"],
+                           r["split"] + (" *" if r["incomplete"] else ""),
+                           (r["mean"], r["sd"]), r["best"],
+                           "" if r["best_seed"] is None or pd.isna(r["best_seed"]) else str(int(r["best_seed"])),
+                           (r["solved"], r["n_seeds"])])
+    for (task, split), g in df.groupby(["task", "split"]):
+        if g["mean"].notna().any():
+            table.bold.add((int(g.index[better(g["mean"].to_numpy())]), metric))
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# Ranking on the unseen test points
+
+def ranking_frames(results: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per task: models ranked by mean seq_accuracy over the unseen points (mean over seeds), ties
+    broken by fewer bits on those points; tied on both -> the same rank. A task with no unseen
+    points is ranked on its in-distribution points. Reference predictors (e.g. the optimal N-gram
+    model) are listed where their score puts them but not ranked, and stay out of the overall table.
+    Overall: mean rank across the tasks a model ran."""
+    runs = per_run_splits(results, "seq_accuracy")
+    rows = []
+    for task in sorted(set(runs["task"])):
+        sub = runs[runs["task"] == task]
+        scope = UNSEEN_MEAN if (sub["split"] == UNSEEN_MEAN).any() else IN_DIST
+        sub = sub[sub["split"] == scope]
+        ranked = []
+        for model, g in sub.groupby("model", sort=True):
+            score, score_sd = _mean_sd(g["seq_accuracy"])
+            bits, _ = _mean_sd(g["bits"])
+            ranked.append({"task": task, "model": model, "score": score,
+                           "scored_on": scope + (" *" if g["incomplete"].any() else ""),
+                           "score_sd": score_sd, "bits": bits, "n_seeds": int(g["seq_accuracy"].notna().sum()),
+                           "reference": bool(g["reference"].iloc[0])})
+        for r in ranked:
+            r["key"] = (-r["score"] if not math.isnan(r["score"]) else math.inf,
+                        r["bits"] if not math.isnan(r["bits"]) else math.inf)
+        # Models are ranked among themselves; a reference row is shown where its score puts it, unranked.
+        competing = [r["key"] for r in ranked if not r["reference"]]
+        for r in ranked:
+            r["rank"] = math.nan if r["reference"] else 1 + sum(other < r["key"] for other in competing)
+        rows += sorted(ranked, key=lambda r: (r["key"], r["model"]))
+    per_task = pd.DataFrame(rows, columns=["task", "rank", "model", "reference", "scored_on", "score",
+                                           "score_sd", "bits", "n_seeds"])
+    overall = (per_task[~per_task["reference"].astype(bool)].groupby("model", sort=True)
+               .agg(mean_rank=("rank", "mean"), n_tasks=("task", "nunique"), reference=("reference", "max"))
+               .reset_index().sort_values(["mean_rank", "model"], kind="stable").reset_index(drop=True))
+    overall.insert(0, "position", range(1, len(overall) + 1))
+    return per_task, overall
+
+
+def ranking_structs(results: Results) -> tuple[Table, Table]:
+    per_task, overall = ranking_frames(results)
+    t1 = Table([Column("task"), Column("rank", "int"), Column("model"), Column("reference"),
+                Column("scored on"), Column("seq_accuracy", "pm", 3), Column("bits", "float", 2),
+                Column("n_seeds", "int")],
+               caption="Per task, models ranked by sequence accuracy on the unseen test points (mean over "
+                       "the points per run, then mean ± sd over seeds); ties broken by fewer bits per "
+                       "sequence on the same points. Reference rows are non-neural predictors, shown for "
+                       "comparison and not ranked. *: some run lacks a test point (see Problems).",
+               collapse=("task",))
+    for i, r in per_task.iterrows():
+        if i == 0 or per_task.loc[i - 1, "task"] != r["task"]:
+            t1.groups.append(i)
+        t1.rows.append([r["task"], r["rank"], r["model"], "reference" if r["reference"] else "",
+                        r["scored_on"], (r["score"], r["score_sd"]), r["bits"], r["n_seeds"]])
+    t2 = Table([Column("position", "int"), Column("model"), Column("reference"), Column("mean rank", "float", 2),
+                Column("tasks", "int")],
+               caption="Across tasks: the mean of each model's per-task rank, over the tasks it ran "
+                       "(reference predictors excluded).")
+    for _, r in overall.iterrows():
+        t2.rows.append([r["position"], r["model"], "reference" if r["reference"] else "",
+                        r["mean_rank"], r["n_tasks"]])
+    return t1, t2
+
+
+def ranking(results: Results, fmt: str = "md") -> str:
+    """Both ranking tables; CSV puts them in one table (overall rows have task 'all tasks')."""
+    check_format(fmt)
+    t1, t2 = ranking_structs(results)
+    if fmt == "csv":
+        per_task, overall = ranking_frames(results)
+        merged = Table([Column("task"), Column("rank", "int"), Column("model"), Column("reference"),
+                        Column("scored_on"), Column("seq_accuracy", "pm"), Column("bits", "float"),
+                        Column("n_seeds", "int"), Column("mean_rank", "float"), Column("n_tasks", "int")])
+        for _, r in per_task.iterrows():
+            merged.rows.append([r["task"], r["rank"], r["model"], str(bool(r["reference"])).lower(),
+                                r["scored_on"], (r["score"], r["score_sd"]), r["bits"], r["n_seeds"],
+                                math.nan, math.nan])
+        for _, r in overall.iterrows():
+            merged.rows.append(["all tasks", r["position"], r["model"], str(bool(r["reference"])).lower(),
+                                "mean rank", (math.nan, math.nan), math.nan, math.nan, r["mean_rank"],
+                                r["n_tasks"]])
+        return render(merged, "csv")
+    sep = {"md": "\n", "latex": "\n\\medskip\n\n", "html": "\n"}[fmt]
+    return render(t1, fmt) + sep + render(t2, fmt)
+
+
+# ---------------------------------------------------------------------------------------------
+# Algorithm fingerprints (summary.json["fingerprints"], see fingerprints.py)
+
+def fingerprint_table(results: Results) -> Table:
+    rows: dict[tuple, dict[str, list]] = {}
+    for run_id, s in sorted(results.summaries.items()):
+        fp = s.get("fingerprints")
+        run = results.runs[results.runs["run_id"] == run_id]
+        if not isinstance(fp, dict) or run.empty:
+            continue
+        task, model = run["task"].iloc[0], run["model"].iloc[0]
+        if isinstance(fp.get("heads"), dict):  # {"point": label, "heads": {head: {...}}} as the harness writes it
+            fp = fp["heads"]
+        for head, vals in fp.items():
+            if isinstance(vals, dict):
+                acc = rows.setdefault((task, model, head), {"entropy": [], "step_one": [], "stay": []})
+                for k in acc:
+                    v = vals.get(k)
+                    acc[k].append(float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan)
+    table = Table([Column("task"), Column("model"), Column("head"), Column("entropy", "pm", 2),
+                   Column("step_one", "pm", 2), Column("stay", "pm", 2), Column("n_seeds", "int")],
+                  caption="Attention fingerprints on the test sequences (mean ± sd over seeds): entropy = "
+                          "mean normalised entropy of the weighting (0 one location, 1 uniform); step_one = "
+                          "fraction of steps whose most-attended location moves by ±1; stay = by 0.",
+                  collapse=("task", "model"))
+    order = {m: i for i, m in enumerate(model_order({k[1] for k in rows}))}
+    for (task, model, head) in sorted(rows, key=lambda k: (k[0], order[k[1]], k[2])):
+        acc = rows[(task, model, head)]
+        if not table.rows or table.rows[-1][0] != task:
+            table.groups.append(len(table.rows))
+        table.rows.append([task, model, head, _mean_sd(acc["entropy"]), _mean_sd(acc["step_one"]),
+                           _mean_sd(acc["stay"]), len(acc["entropy"])])
+    return table
