@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
-from ntm_bench.errors import BenchError, choices
+from ntm_bench.errors import BenchError
 
 EPILOG = """examples:
   python run_bench.py                                  # the default main job: suite 'quick' -> results/quick/
@@ -235,11 +236,35 @@ COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "r
             "plot": cmd_plot, "speed": cmd_speed}
 
 
+VALUE_OPTIONS = {"--out", "--tasks", "--models", "--seeds", "--plugin", "--device", "--workers",
+                 "--executor", "--scheduler"}
+OVERRIDE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_*-]+)*=")
+
+
+def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Pull `key.sub=value` tokens out of a `run` command line, wherever they stand (argparse
+    cannot take positionals after options)."""
+    if "run" not in argv:
+        return argv, []
+    rest, overrides = [], []
+    after_run = False
+    for i, tok in enumerate(argv):
+        if after_run and OVERRIDE.match(tok) and (i == 0 or argv[i - 1] not in VALUE_OPTIONS):
+            overrides.append(tok)
+        else:
+            rest.append(tok)
+        after_run = after_run or tok == "run"
+    return rest, overrides
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
+        argv, overrides = split_overrides(argv)
         a = make_parser().parse_args(argv)
+        if a.command == "run":
+            a.overrides = [*a.overrides, *overrides]
         if a.command is None:
             a = make_parser().parse_args([*(["--debug"] if debug else []), "run", "quick"])
         return COMMANDS[a.command](a)

@@ -106,3 +106,12 @@ def test_bad_input_is_one_line_and_exit_code_2():
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
     assert "'nope' is not in this suite" in proc.stderr and "lstm" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_overrides_work_before_and_after_options(tmp_path):
+    out = tmp_path / "out"
+    rc = main(["run", "smoke", "train.steps=2", "--out", str(out), "--workers", "1", "--no-report",
+               "--tasks", "copy", "--models", "lstm", "train.eval_every=1"])
+    assert rc == 0
+    s = read_summary(out / "runs" / "copy__lstm__s0")
+    assert s["training"]["steps"] == 2 and s["train"]["eval_every"] == 1
