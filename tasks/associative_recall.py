@@ -5,11 +5,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 
 from ntm_bench.errors import BenchError
 from ntm_bench.registry import register_task
-from tasks.base import Batch, Point, Task, as_tuple, per_sample, random_bits
+from tasks.base import Batch, Point, Task, as_tuple, per_row, random_bits
 
 
 @register_task("associative_recall")
@@ -79,12 +78,7 @@ class AssociativeRecall(Task):
 
         Items within a sequence are distinct: duplicates are redrawn until there are none
         (at 20 items of 18 bits a duplicate occurs in ~0.07% of sequences)."""
-        if batch_size < 1:
-            raise BenchError(f"task 'associative_recall': batch_size must be a positive integer, "
-                             f"got {batch_size!r}")
-        points = per_sample(length, batch_size)
-        for p in set(points):
-            self.check_point(p)
+        points = self.points(batch_size, length)
         k = torch.tensor([p[0] for p in points], dtype=torch.long)  # (B,)
         K, size = int(k.max()), self.item_vectors * self.bits
         items = random_bits((batch_size, K, size), generator)  # (B, K, v*W), one row per item
@@ -104,8 +98,8 @@ class AssociativeRecall(Task):
         """Lay out explicit content: items (B, K, item_vectors, bits); query (B,) the 0-based index
         of the query item (its successor query + 1 is the target); `num_items` (B,) uses a prefix."""
         B, _, v, W = items.shape
-        k = _per_row(num_items, B, items.shape[1])  # (B,)
-        q = _per_row(query, B, 0)  # (B,)
+        k = per_row(num_items, B, items.shape[1])  # (B,)
+        q = per_row(query, B, 0)  # (B,)
         if ((q < 0) | (q > k - 2)).any():
             raise BenchError(f"task 'associative_recall': query must be an item index in 0..k-2 "
                              f"(it needs a successor), got {q.tolist()} for k = {k.tolist()}")
@@ -132,12 +126,4 @@ class AssociativeRecall(Task):
         targets = flat.gather(1, src_out[..., None].expand(B, T, W)) * mask[..., None]
         return Batch(inputs, targets, mask, valid)
 
-    def sample(self, batch_size: int, length, generator: torch.Generator) -> Batch:
-        return self.encode(**self.draw(batch_size, length, generator))
 
-
-def _per_row(value, batch_size: int, default: int) -> torch.Tensor:
-    """(B,) long tensor of per-sample values: None -> default, an int -> every sample."""
-    if value is None:
-        return torch.full((batch_size,), default, dtype=torch.long)
-    return torch.as_tensor(value, dtype=torch.long).reshape(-1).expand(batch_size).clone()

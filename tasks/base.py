@@ -41,8 +41,27 @@ class Task:
     def output_size(self) -> int:
         raise NotImplementedError
 
-    def sample(self, batch_size: int, length, generator: torch.Generator) -> Batch:
+    def draw(self, batch_size: int, length, generator: torch.Generator) -> dict:
+        """The random content of a batch, as keyword arguments of `encode`."""
         raise NotImplementedError
+
+    def encode(self, **content) -> Batch:
+        """Lay out explicit content as a padded, masked batch (used by `sample` and the examples)."""
+        raise NotImplementedError
+
+    def sample(self, batch_size: int, length, generator: torch.Generator) -> Batch:
+        return self.encode(**self.draw(batch_size, length, generator))
+
+    def points(self, batch_size: int, length) -> list[tuple]:
+        """`length` as batch_size checked points (BenchError for an impossible one)."""
+        from ntm_bench.errors import BenchError
+
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise BenchError(f"task {self.name!r}: batch_size must be a positive integer, got {batch_size!r}")
+        points = per_sample(length, batch_size)
+        for p in set(points):
+            self.check_point(p)
+        return points
 
     def sequence_length(self, point: Point) -> int:
         """Total time steps T of one sequence at this point (input phase + output phase)."""
@@ -94,6 +113,13 @@ def per_sample(length, batch_size: int) -> list[tuple]:
     if isinstance(length, torch.Tensor):
         return [as_tuple(p.tolist()) for p in length]
     return [as_tuple(length)] * batch_size
+
+
+def per_row(value, batch_size: int, default: int) -> torch.Tensor:
+    """(B,) long tensor of per-sample values: None -> default, an int -> every sample."""
+    if value is None:
+        return torch.full((batch_size,), default, dtype=torch.long)
+    return torch.as_tensor(value, dtype=torch.long).reshape(-1).expand(batch_size).clone()
 
 
 def random_bits(shape: Sequence[int], generator: torch.Generator) -> torch.Tensor:

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ntm_bench.errors import BenchError
 from ntm_bench.registry import register_task
-from tasks.base import Batch, Point, Task, as_tuple, per_sample, random_bits
+from tasks.base import Batch, Point, Task, as_tuple, per_row, random_bits
 
 
 @register_task("copy")
@@ -59,11 +59,7 @@ class Copy(Task):
 
     def draw(self, batch_size: int, length, generator: torch.Generator) -> dict:
         """The random content of a batch, as keyword arguments of `encode`."""
-        if batch_size < 1:
-            raise BenchError(f"task 'copy': batch_size must be a positive integer, got {batch_size!r}")
-        points = per_sample(length, batch_size)
-        for p in set(points):
-            self.check_point(p)
+        points = self.points(batch_size, length)
         L = torch.tensor([p[0] for p in points], dtype=torch.long)  # (B,)
         bits = random_bits((batch_size, int(L.max()), self.bits), generator)  # (B, Lmax, W)
         return {"bits": bits, "length": L}
@@ -71,7 +67,7 @@ class Copy(Task):
     def encode(self, bits: torch.Tensor, length=None) -> Batch:
         """Lay out explicit content: bits (B, L, W); `length` (B,) uses a prefix of each row."""
         B, _, W = bits.shape
-        L = _per_row(length, B, bits.shape[1])  # (B,)
+        L = per_row(length, B, bits.shape[1])  # (B,)
         Lmax = int(L.max())
         T = 2 * Lmax + 1
         bits = F.pad(bits[:, :Lmax].float(), (0, 0, 0, T - Lmax))  # (B, T, W), zero after Lmax
@@ -85,12 +81,4 @@ class Copy(Task):
         targets = bits.gather(1, src[..., None].expand(B, T, W)) * mask[..., None]
         return Batch(inputs, targets, mask, valid)
 
-    def sample(self, batch_size: int, length, generator: torch.Generator) -> Batch:
-        return self.encode(**self.draw(batch_size, length, generator))
 
-
-def _per_row(length, batch_size: int, default: int) -> torch.Tensor:
-    """(B,) long tensor of per-sample values: None -> default, an int -> every sample."""
-    if length is None:
-        return torch.full((batch_size,), default, dtype=torch.long)
-    return torch.as_tensor(length, dtype=torch.long).reshape(-1).expand(batch_size).clone()

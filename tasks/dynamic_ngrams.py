@@ -12,7 +12,7 @@ from torch import nn
 
 from ntm_bench.errors import BenchError
 from ntm_bench.registry import register_model, register_task
-from tasks.base import Batch, Point, Task, as_tuple, per_sample
+from tasks.base import Batch, Point, Task, as_tuple, per_row
 
 
 @register_task("dynamic_ngrams")
@@ -88,11 +88,7 @@ class DynamicNgrams(Task):
 
     def draw(self, batch_size: int, length, generator: torch.Generator) -> dict:
         """The random content of a batch, as keyword arguments of `encode`."""
-        if batch_size < 1:
-            raise BenchError(f"task 'dynamic_ngrams': batch_size must be a positive integer, got {batch_size!r}")
-        points = per_sample(length, batch_size)
-        for p in set(points):
-            self.check_point(p)
+        points = self.points(batch_size, length)
         L = torch.tensor([p[0] for p in points], dtype=torch.long)  # (B,)
         bits = self.draw_bits(self.draw_tables(batch_size, generator), int(L.max()), generator)
         return {"bits": bits, "length": L}
@@ -100,7 +96,7 @@ class DynamicNgrams(Task):
     def encode(self, bits: torch.Tensor, length=None) -> Batch:
         """Lay out explicit content: bits (B, L); `length` (B,) uses a prefix of each row."""
         B = bits.shape[0]
-        L = _per_row(length, B, bits.shape[1])  # (B,)
+        L = per_row(length, B, bits.shape[1])  # (B,)
         T = int(L.max())
         valid = torch.arange(T)[None, :] < L[:, None]  # (B, T)
         bits = bits[:, :T].float() * valid
@@ -110,8 +106,6 @@ class DynamicNgrams(Task):
         inputs = torch.stack([prev, start * valid], dim=-1)  # (B, T, 2)
         return Batch(inputs, bits[..., None], valid.clone(), valid)
 
-    def sample(self, batch_size: int, length, generator: torch.Generator) -> Batch:
-        return self.encode(**self.draw(batch_size, length, generator))
 
     def reference_bits(self, batch: Batch) -> torch.Tensor:
         """(B,) cost in bits of the Bayes-optimal predictor on exactly these sequences."""
@@ -159,9 +153,3 @@ class NgramOptimal(nn.Module):
     def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
         return optimal_logits(x[..., 0], self.context)[..., None]  # (B, T, 1); padding is at the end
 
-
-def _per_row(value, batch_size: int, default: int) -> torch.Tensor:
-    """(B,) long tensor of per-sample values: None -> default, an int -> every sample."""
-    if value is None:
-        return torch.full((batch_size,), default, dtype=torch.long)
-    return torch.as_tensor(value, dtype=torch.long).reshape(-1).expand(batch_size).clone()

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ntm_bench.errors import BenchError
 from ntm_bench.registry import register_task
-from tasks.base import Batch, Point, Task, as_tuple, per_sample, random_bits
+from tasks.base import Batch, Point, Task, as_tuple, per_row, random_bits
 
 
 @register_task("priority_sort")
@@ -66,11 +66,7 @@ class PrioritySort(Task):
 
     def draw(self, batch_size: int, length, generator: torch.Generator) -> dict:
         """The random content of a batch, as keyword arguments of `encode`."""
-        if batch_size < 1:
-            raise BenchError(f"task 'priority_sort': batch_size must be a positive integer, got {batch_size!r}")
-        points = per_sample(length, batch_size)
-        for p in set(points):
-            self.check_point(p)
+        points = self.points(batch_size, length)
         nm = torch.tensor(points, dtype=torch.long)  # (B, 2): vectors, outputs
         N = int(nm[:, 0].max())
         vectors = random_bits((batch_size, N, self.bits), generator)  # (B, N, W)
@@ -81,8 +77,8 @@ class PrioritySort(Task):
         """Lay out explicit content: vectors (B, N, W), priorities (B, N), outputs (B,) or int;
         `num_vectors` (B,) uses a prefix of each row."""
         B, _, W = vectors.shape
-        n = _per_row(num_vectors, B, vectors.shape[1])  # (B,)
-        m = _per_row(outputs, B, 1)  # (B,)
+        n = per_row(num_vectors, B, vectors.shape[1])  # (B,)
+        m = per_row(outputs, B, 1)  # (B,)
         if (m > n).any() or (m < 1).any():
             raise BenchError(f"task 'priority_sort': outputs must be between 1 and vectors, "
                              f"got outputs {m.tolist()} for vectors {n.tolist()}")
@@ -104,12 +100,4 @@ class PrioritySort(Task):
         targets = ranked.gather(1, src[..., None].expand(B, T, W)) * mask[..., None]
         return Batch(inputs, targets, mask, valid)
 
-    def sample(self, batch_size: int, length, generator: torch.Generator) -> Batch:
-        return self.encode(**self.draw(batch_size, length, generator))
 
-
-def _per_row(value, batch_size: int, default: int) -> torch.Tensor:
-    """(B,) long tensor of per-sample values: None -> default, an int -> every sample."""
-    if value is None:
-        return torch.full((batch_size,), default, dtype=torch.long)
-    return torch.as_tensor(value, dtype=torch.long).reshape(-1).expand(batch_size).clone()

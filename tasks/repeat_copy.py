@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from ntm_bench.errors import BenchError
 from ntm_bench.registry import register_task
-from tasks.base import Batch, Point, Task, as_tuple, per_sample, random_bits
+from tasks.base import Batch, Point, Task, as_tuple, per_row, random_bits
 
 
 @register_task("repeat_copy")
@@ -81,11 +81,7 @@ class RepeatCopy(Task):
 
     def draw(self, batch_size: int, length, generator: torch.Generator) -> dict:
         """The random content of a batch, as keyword arguments of `encode`."""
-        if batch_size < 1:
-            raise BenchError(f"task 'repeat_copy': batch_size must be a positive integer, got {batch_size!r}")
-        points = per_sample(length, batch_size)
-        for p in set(points):
-            self.check_point(p)
+        points = self.points(batch_size, length)
         LR = torch.tensor(points, dtype=torch.long)  # (B, 2): length, repeats
         bits = random_bits((batch_size, int(LR[:, 0].max()), self.bits), generator)  # (B, Lmax, W)
         return {"bits": bits, "repeats": LR[:, 1], "length": LR[:, 0]}
@@ -93,8 +89,8 @@ class RepeatCopy(Task):
     def encode(self, bits: torch.Tensor, repeats, length=None) -> Batch:
         """Lay out explicit content: bits (B, L, W), repeats (B,) or int; `length` (B,) uses a prefix."""
         B, _, W = bits.shape
-        L = _per_row(length, B, bits.shape[1])  # (B,)
-        R = _per_row(repeats, B, 1)  # (B,)
+        L = per_row(length, B, bits.shape[1])  # (B,)
+        R = per_row(repeats, B, 1)  # (B,)
         Lmax = int(L.max())
         T = int((L * (R + 1) + 2).max())
         bits = F.pad(bits[:, :Lmax].float(), (0, 0, 0, T - Lmax))  # (B, T, W)
@@ -112,12 +108,4 @@ class RepeatCopy(Task):
         targets = torch.cat([data, (t == end).float()[..., None]], dim=-1)
         return Batch(inputs, targets, mask, valid)
 
-    def sample(self, batch_size: int, length, generator: torch.Generator) -> Batch:
-        return self.encode(**self.draw(batch_size, length, generator))
 
-
-def _per_row(value, batch_size: int, default: int) -> torch.Tensor:
-    """(B,) long tensor of per-sample values: None -> default, an int -> every sample."""
-    if value is None:
-        return torch.full((batch_size,), default, dtype=torch.long)
-    return torch.as_tensor(value, dtype=torch.long).reshape(-1).expand(batch_size).clone()
