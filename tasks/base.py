@@ -108,7 +108,9 @@ def per_sample(length, batch_size: int) -> list[tuple]:
     if isinstance(length, (list,)) or (isinstance(length, tuple) and length and isinstance(length[0], (list, tuple))):
         points = [as_tuple(p) for p in length]
         if len(points) != batch_size:
-            raise ValueError(f"got {len(points)} points for a batch of {batch_size}")
+            from ntm_bench.errors import BenchError
+
+            raise BenchError(f"got {len(points)} points for a batch of {batch_size}")
         return points
     if isinstance(length, torch.Tensor):
         return [as_tuple(p.tolist()) for p in length]
