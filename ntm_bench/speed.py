@@ -1,0 +1,366 @@
+"""Speed and memory of the NTM against the baselines: `python run_bench.py speed [--quick] [--json]`.
+
+Workload (the paper's copy task, Graves 2014 §4.1): lengths L ~ U{1..20} per sequence, each batch
+padded to its longest sequence (T = 2 L_max + 1), input 9 / output 8. A training step is
+forward + BCE-with-logits on the scored steps + backward + Adam step. Models, built through the
+registry with their default options: "ntm" (LSTM controller 100, memory 128 x 20, one read and
+one write head), "lstm", "transformer", and a reference row "nn_lstm": a bare
+torch.nn.LSTM(9 + 20, 100) + Linear(100, 8), i.e. an NTM's controller without its memory.
+Evaluation (no grad) runs long sequences: copy length 250 (T = 501), batch 64, the NTM with 512
+memory rows. The NTM's evaluation time is also measured at lengths 125/250/500 (rows 512) and at
+rows 128/256/512 (length 250): both should grow about linearly.
+
+Every number is a median over `repeats` timed rounds (wall clock), with the spread (min, max).
+On a CPU each row also gives `cpu_seq_per_s`: sequences per CPU-second of the measuring process,
+which other jobs on a shared machine disturb much less than the wall clock.
+Peak memory: on CUDA torch.cuda.max_memory_allocated; on a CPU each measurement runs in a fresh
+subprocess, which resets the kernel's peak-RSS mark (/proc/self/clear_refs) after building the
+model and the data, and reports VmHWM minus the RSS at that point: the extra resident memory the
+workload needed, in MiB (tracemalloc does not see torch's allocations). CPU runs use 1 thread.
+"""
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+
+import torch
+from torch import nn
+
+from ntm_bench.errors import BenchError
+
+MODELS = ("ntm", "lstm", "transformer", "nn_lstm")
+INPUT, OUTPUT = 9, 8  # copy: 8 bits + delimiter in, 8 bits out
+TRAIN_LENGTHS = (1, 20)  # Graves 2014 §4.1
+
+
+@dataclass(frozen=True)
+class SpeedSettings:
+    train_sequences: int = 384  # sequences timed per round (at least 2 batches)
+    repeats: int = 3
+    eval_length: int = 250  # copy length -> T = 501
+    eval_rows: int = 512  # NTM memory rows at evaluation
+    eval_batch: int = 64
+    scaling_lengths: tuple = (125, 250, 500)  # at scaling_rows[-1] rows
+    scaling_rows: tuple = (128, 256, 512)  # at scaling_lengths[1]
+    scaling_batch: int = 64
+    threads: int = 1
+
+
+FULL = SpeedSettings()
+QUICK = SpeedSettings(train_sequences=64, repeats=2, eval_length=50, eval_rows=128, eval_batch=16,
+                      scaling_lengths=(25, 50, 100), scaling_rows=(32, 64, 128), scaling_batch=16)
+
+
+class BareLSTM(nn.Module):
+    """Reference row: torch.nn.LSTM over [x, 20 zeros] (an NTM controller's input size) + Linear."""
+
+    def __init__(self, input_size: int, output_size: int, read_size: int = 20, hidden: int = 100):
+        super().__init__()
+        self.read_size = read_size
+        self.lstm = nn.LSTM(input_size + read_size, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, output_size)
+
+    def forward(self, x, valid=None):
+        x = torch.cat([x, x.new_zeros(*x.shape[:2], self.read_size)], -1)
+        return self.out(self.lstm(x)[0])
+
+
+def _build(name: str, device: str):
+    from ntm_bench.registry import get_model, model_names
+
+    if name == "nn_lstm":
+        return BareLSTM(INPUT, OUTPUT).to(device)
+    if name not in model_names():
+        return None
+    return get_model(name).build(INPUT, OUTPUT).to(device)
+
+
+def _batches(batch: int, count: int, length, device: str, seed: int):
+    """`count` copy batches; length: (lo, hi) drawn per sequence, or one int for all."""
+    from ntm_bench.registry import get_task
+
+    task = get_task("copy").cls()
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(count):
+        if isinstance(length, tuple):
+            lengths = torch.randint(length[0], length[1] + 1, (batch,), generator=g).tolist()
+        else:
+            lengths = [length] * batch
+        b = task.sample(batch, lengths, g)
+        out.append(tuple(t.to(device) for t in (b.inputs, b.targets, b.mask, b.valid)))
+    return out
+
+
+def _sync(device: str):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _rss_mib() -> float | None:
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        import resource
+        return pages * resource.getpagesize() / 2**20
+    except (OSError, ValueError):
+        return None
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_mib() -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _measure_one(spec: dict) -> dict:
+    """One (model, mode, batch) measurement in this process; returns rates and peak memory."""
+    device, name = spec["device"], spec["model"]
+    if device == "cpu":
+        torch.set_num_threads(spec["threads"])
+    torch.manual_seed(0)
+    model = _build(name, device)
+    if model is None:
+        return {"status": "not registered"}
+    result = {"status": "ok", "params": sum(p.numel() for p in model.parameters())}
+    B = spec["batch"]
+    if spec["mode"] == "train":
+        n = max(2, math.ceil(spec["sequences"] / B))
+        data = _batches(B, n + 1, TRAIN_LENGTHS, device, seed=1)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        model.train()
+
+        def step(x, y, mask, valid):
+            logits = model(x, valid)
+            loss = nn.functional.binary_cross_entropy_with_logits(logits[mask], y[mask])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        work, timed = [data[0]], data[1:]
+    else:
+        rows = spec.get("rows")
+        if rows is not None and hasattr(model, "set_memory_rows"):
+            model.set_memory_rows(rows)
+            result["memory_rows"] = rows
+        timed = _batches(B, spec.get("count", 1), spec["length"], device, seed=2)
+        work = timed[:1]
+        model.eval()
+
+        def step(x, y, mask, valid):
+            with torch.no_grad():
+                model(x, valid)
+    mem_ok = False
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        base, mem_ok = _rss_mib(), _reset_peak_rss()
+    for b in work:  # warm-up (also the step whose peak memory is measured on a CPU)
+        step(*b)
+    _sync(device)
+    rates, cpu_rates = [], []
+    for _ in range(spec["repeats"]):
+        t0, c0 = time.perf_counter(), time.process_time()
+        for b in timed:
+            step(*b)
+        _sync(device)
+        rates.append(len(timed) * B / (time.perf_counter() - t0))
+        cpu_rates.append(len(timed) * B / max(time.process_time() - c0, 1e-9))
+    if device.startswith("cuda"):
+        result["peak_mem_mib"] = (torch.cuda.max_memory_allocated() - base) / 2**20
+    elif mem_ok and base is not None:
+        result["peak_mem_mib"] = _peak_rss_mib() - base
+    result.update(_stats(rates, "seq_per_s"))
+    if device == "cpu":  # CPU seconds of this process: robust to other jobs sharing the cores
+        result["cpu_seq_per_s"] = statistics.median(cpu_rates)
+    return result
+
+
+def _stats(values: list, key: str) -> dict:
+    return {key: statistics.median(values), "spread": [min(values), max(values)], "runs": values}
+
+
+def _run(spec: dict, isolate: bool) -> dict:
+    if not isolate:
+        return _measure_one(spec)
+    proc = subprocess.run([sys.executable, "-c", "import ntm_bench.speed as s; s._child()"],
+                          input=json.dumps(spec), capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return {"status": f"error: {tail}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _child() -> None:
+    spec = json.loads(sys.stdin.read())
+    try:
+        out = _measure_one(spec)
+    except Exception as e:  # noqa: BLE001 - one failing baseline must not sink the table
+        out = {"status": f"error: {type(e).__name__}: {e}"}
+    print(json.dumps(out))
+
+
+def _scaling(settings: SpeedSettings, device: str) -> dict:
+    """NTM evaluation seconds per batch against length (rows fixed) and rows (length fixed)."""
+    if device == "cpu":
+        torch.set_num_threads(settings.threads)
+    torch.manual_seed(0)
+    model = _build("ntm", device)
+    if model is None:
+        return {"status": "not registered"}
+    model.eval()
+    B = settings.scaling_batch
+
+    def seconds(length, rows):
+        model.set_memory_rows(rows)
+        (x, _, _, valid), = _batches(B, 1, length, device, seed=3)
+        times = []
+        for _ in range(settings.repeats):
+            _sync(device)
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                model(x, valid)
+            _sync(device)
+            times.append(time.perf_counter() - t0)
+        return {"length": length, "rows": rows, "T": x.shape[1], **_stats(times, "s_per_batch")}
+
+    by_length = [seconds(L, settings.scaling_rows[-1]) for L in settings.scaling_lengths]
+    by_rows = [seconds(settings.scaling_lengths[1], n) for n in settings.scaling_rows]
+    for rows in (by_length, by_rows):
+        for r in rows:
+            r["relative"] = r["s_per_batch"] / rows[0]["s_per_batch"]
+    return {"status": "ok", "batch": B, "by_length": by_length, "by_rows": by_rows}
+
+
+def measure(quick: bool = False, device: str = "cpu", batch_sizes=(1, 32, 256), repeats: int | None = None,
+            models=MODELS, isolate: bool | None = None) -> dict:
+    """Training and evaluation throughput, peak memory, and the NTM's evaluation scaling.
+
+    isolate: one subprocess per measurement (default on a CPU, where it is how peak memory is
+    measured); in-process measurements leave peak memory out on a CPU."""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise BenchError(f"device {device!r} is not available; valid: cpu" + (", cuda" if torch.cuda.is_available() else ""))
+    if device != "cpu" and not device.startswith("cuda"):
+        raise BenchError(f"unknown device {device!r}; valid: cpu, cuda")
+    settings = QUICK if quick else FULL
+    if repeats is not None:
+        if repeats < 1:
+            raise BenchError(f"repeats must be >= 1, got {repeats}")
+        settings = replace(settings, repeats=int(repeats))
+    if isolate is None:
+        isolate = device == "cpu"
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise BenchError(f"unknown speed model {unknown[0]!r}; valid: {', '.join(MODELS)}")
+    base = {"device": device, "threads": settings.threads, "repeats": settings.repeats}
+    result = {"settings": asdict(settings), "device": device, "torch": torch.__version__,
+              "batch_sizes": list(batch_sizes), "models": {}}
+    for name in models:
+        row = {"train": {}}
+        for B in batch_sizes:
+            r = _run({**base, "model": name, "mode": "train", "batch": int(B),
+                      "sequences": settings.train_sequences}, isolate)
+            if r["status"] == "not registered":
+                row = {"status": "not registered"}
+                break
+            row["train"][str(B)] = r
+        else:
+            rows = settings.eval_rows if name == "ntm" else None
+            row["eval"] = _run({**base, "model": name, "mode": "eval", "batch": settings.eval_batch,
+                                "length": settings.eval_length, "rows": rows, "count": 1}, isolate)
+            oks = [r for r in [*row["train"].values(), row["eval"]] if r.get("status") == "ok"]
+            row["status"] = "ok" if oks else (row["eval"].get("status") or "error")
+            row["params"] = oks[0]["params"] if oks else None
+        result["models"][name] = row
+    result["ntm_eval_scaling"] = _scaling(settings, device) if "ntm" in models else {"status": "not measured"}
+
+    def train_rate(name, B, key="seq_per_s"):
+        r = result["models"].get(name, {}).get("train", {}).get(str(B), {})
+        return r.get(key)
+
+    result["ntm_b32_seq_per_s"] = train_rate("ntm", 32)
+    result["nn_lstm_b32_seq_per_s"] = train_rate("nn_lstm", 32)
+    a, b = result["nn_lstm_b32_seq_per_s"], result["ntm_b32_seq_per_s"]
+    result["ntm_to_nn_lstm_ratio"] = a / b if a and b else None
+    a, b = train_rate("nn_lstm", 32, "cpu_seq_per_s"), train_rate("ntm", 32, "cpu_seq_per_s")
+    result["ntm_to_nn_lstm_ratio_cpu_time"] = a / b if a and b else None
+    result["ntm_b1_seq_per_s"] = train_rate("ntm", 1)
+    return result
+
+
+def _fmt(x, digits=0) -> str:
+    return "-" if x is None else f"{x:,.{digits}f}"
+
+
+def format_speed(result: dict) -> str:
+    """A readable table of `measure`'s result."""
+    s = result["settings"]
+    lines = [f"Speed on {result['device']} (torch {result['torch']}, {s['threads']} thread(s)); "
+             f"median [min-max] over {s['repeats']} rounds",
+             f"train: copy lengths 1..20, padded batches, fwd+bwd+Adam; eval: copy length {s['eval_length']} "
+             f"(T={2 * s['eval_length'] + 1}), batch {s['eval_batch']}, NTM rows {s['eval_rows']}", ""]
+    Bs = [str(b) for b in result["batch_sizes"]]
+    head = f"{'model':12s} {'params':>9s} " + " ".join(f"{'train B=' + b + ' seq/s':>26s}" for b in Bs) \
+        + f" {'eval seq/s':>22s} {'peak MiB (train B=' + Bs[-1] + ' / eval)':>30s}"
+    lines += [head, "-" * len(head)]
+    for name, row in result["models"].items():
+        if row.get("status") == "not registered" or "train" not in row:
+            lines.append(f"{name:12s} {row.get('status', '?')}")
+            continue
+        cells = []
+        for b in Bs:
+            r = row["train"].get(b, {})
+            cells.append(_cell(r))
+        ev = row.get("eval", {})
+        last = row["train"].get(Bs[-1], {})
+        mem = f"{_fmt(last.get('peak_mem_mib'))} / {_fmt(ev.get('peak_mem_mib'))}"
+        lines.append(f"{name:12s} {_fmt(row.get('params')):>9s} " + " ".join(f"{c:>26s}" for c in cells)
+                     + f" {_cell(ev):>22s} {mem:>30s}")
+    lines.append("")
+    lines.append(f"NTM train B=32: {_fmt(result['ntm_b32_seq_per_s'])} seq/s; bare nn.LSTM B=32: "
+                 f"{_fmt(result['nn_lstm_b32_seq_per_s'])} seq/s; ratio nn.LSTM / NTM: "
+                 f"{_fmt(result['ntm_to_nn_lstm_ratio'], 1)}x (by CPU time: "
+                 f"{_fmt(result.get('ntm_to_nn_lstm_ratio_cpu_time'), 1)}x); NTM train B=1: "
+                 f"{_fmt(result['ntm_b1_seq_per_s'], 1)} seq/s")
+    sc = result.get("ntm_eval_scaling", {})
+    if sc.get("status") == "ok":
+        lines.append(f"NTM eval scaling (batch {sc['batch']}), seconds per batch (relative to the first):")
+        lines.append("  by length: " + ", ".join(f"L={r['length']} (rows {r['rows']}) {r['s_per_batch']:.2f}s "
+                                                 f"(x{r['relative']:.2f})" for r in sc["by_length"]))
+        lines.append("  by rows:   " + ", ".join(f"rows={r['rows']} (L {r['length']}) {r['s_per_batch']:.2f}s "
+                                                 f"(x{r['relative']:.2f})" for r in sc["by_rows"]))
+    return "\n".join(lines)
+
+
+def _cell(r: dict) -> str:
+    if not r:
+        return "-"
+    if r.get("status") != "ok":
+        return str(r.get("status"))[:26]
+    lo, hi = r["spread"]
+    return f"{r['seq_per_s']:,.1f} [{lo:,.0f}-{hi:,.0f}]"
+
+
+if __name__ == "__main__":
+    quick = "--quick" in sys.argv
+    res = measure(quick=quick)
+    print(json.dumps(res, indent=1) if "--json" in sys.argv else format_speed(res))
