@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -40,6 +40,7 @@ class TrainConfig:
     val_sequences: int = 256          # held-out sequences from the training range
     val_seed: int = 999               # fixed: every model is validated on the same sequences
     checkpoint_every: int = 200       # steps between resumable checkpoints (last.pt)
+    checkpoint_seconds: Optional[float] = None  # also checkpoint when this much time passed since the last
     on_divergence: Literal["fail", "restart"] = "fail"  # NaN/inf loss: record as diverged, or restart
     restart_lr_factor: float = 0.5    # lr multiplier on each restart from the last good checkpoint
     max_restarts: int = 2
@@ -50,12 +51,21 @@ class TrainConfig:
         for name in ("lr", "batch_size", "steps", "eval_every", "val_sequences", "checkpoint_every", "threads"):
             if getattr(self, name) <= 0:
                 raise BenchError(f"train {name!r} must be positive, got {getattr(self, name)!r}")
-        for name in ("max_sequences", "max_seconds"):
+        for name in ("max_sequences", "max_seconds", "checkpoint_seconds"):
             v = getattr(self, name)
             if v is not None and v <= 0:
                 raise BenchError(f"train {name!r} must be positive, got {v!r}")
         if self.clip != "none" and self.clip_value <= 0:
             raise BenchError(f"train 'clip_value' must be positive, got {self.clip_value!r}")
+        if not 0 < self.restart_lr_factor <= 1:
+            raise BenchError(f"train 'restart_lr_factor' must be in (0, 1], got {self.restart_lr_factor!r}")
+        if self.max_restarts < 0:
+            raise BenchError(f"train 'max_restarts' must be 0 or more, got {self.max_restarts!r}")
+        if not 0 <= self.rms_decay < 1 or self.momentum < 0 or self.rms_eps <= 0:
+            raise BenchError(f"train: need 0 <= rms_decay < 1, momentum >= 0 and rms_eps > 0, got "
+                             f"{self.rms_decay!r}, {self.momentum!r}, {self.rms_eps!r}")
+        if self.target_bit_errors is not None and self.target_bit_errors < 0:
+            raise BenchError(f"train 'target_bit_errors' must be 0 or more, got {self.target_bit_errors!r}")
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise BenchError(f"train 'device' must be cpu or cuda[:N], got {self.device!r}")
 
@@ -74,6 +84,8 @@ class EvalConfig:
         for name in ("sequences", "batch_size", "max_memory_rows"):
             if getattr(self, name) <= 0:
                 raise BenchError(f"eval {name!r} must be positive, got {getattr(self, name)!r}")
+        if not 0 <= self.solved_threshold <= 1:
+            raise BenchError(f"eval 'solved_threshold' must be in [0, 1], got {self.solved_threshold!r}")
 
 
 TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -120,9 +132,10 @@ class RunSpec:
         return to_dict(self)
 
     def config_hash(self) -> str:
-        """Identity of the run's science: excludes where it executes (device, threads)."""
+        """Identity of the run's science: excludes where it executes (device, threads) and when it
+        saves checkpoints (a resumed run equals an uninterrupted one)."""
         d = self.to_json()
-        d["train"] = {k: v for k, v in d["train"].items() if k not in ("device", "threads")}
+        d["train"] = {k: v for k, v in d["train"].items() if k not in ("device", "threads", "checkpoint_seconds")}
         d.pop("plugins", None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -356,6 +369,8 @@ def select(suite: Suite, tasks=None, models=None, seeds=None) -> Suite:
     if seeds is not None:
         if not seeds:
             raise BenchError("--seeds: the list is empty")
+        if len(set(seeds)) != len(seeds):
+            raise BenchError(f"--seeds: repeated seed in {list(seeds)}")
         s = dataclasses.replace(s, seeds=tuple(seeds))
     if not s.runs():
         raise BenchError("no runs: no selected model can run any selected task")

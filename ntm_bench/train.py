@@ -3,7 +3,7 @@
 `run_one(spec, out_dir)` trains one (task, model, seed), keeps the best checkpoint by validation
 score, evaluates it on the suite's test points (lengths beyond training included), and writes the
 run's records (docs/records.md). It never raises for a problem inside the run: the summary says
-`failed` or `diverged` and the suite goes on.
+`failed` or `diverged` and the suite goes on. Runs resume exactly from `last.pt` (docs/guarantees.md).
 """
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import copy
 import dataclasses
 import inspect
 import json
+import math
+import sys
 import time
 import traceback
 import zlib
@@ -23,8 +25,8 @@ from ntm_bench import registry
 from ntm_bench.config import build_dataclass
 from ntm_bench.errors import BenchError
 from ntm_bench.metrics import LN2, METRICS, call_model, sequence_metrics, sequence_nats
-from ntm_bench.records import (SCHEMA, append_jsonl, atomic_torch_save, atomic_write_bytes, atomic_write_json,
-                               environment, now, read_jsonl)
+from ntm_bench.records import (SCHEMA, RunLock, append_jsonl, atomic_torch_save, atomic_write_bytes,
+                               atomic_write_json, clean, environment, now, read_summary, remove_temp_files)
 from ntm_bench.suite import EvalConfig, RunSpec, TrainConfig
 
 
@@ -97,6 +99,7 @@ def evaluate(model, batches, task, device, with_reference: bool = True) -> dict:
     for batch in batches:
         b = to_device(batch, device)
         logits = call_model(model, b.inputs, b.valid)
+        check_output(logits, b, getattr(model, "registry_name", type(model).__name__))
         m = sequence_metrics(logits, b.targets, b.mask)
         for k in METRICS:
             sums[k] += m[k].sum().item()
@@ -182,11 +185,17 @@ def build(spec: RunSpec):
     return task, mentry, model
 
 
-def _check_output(logits, batch, label):
+def check_output(logits, batch, label):
+    """The model contract: logits (B, T, outputs), a floating tensor on any device."""
+    if not isinstance(logits, torch.Tensor):
+        raise BenchError(f"model {label!r} returned {type(logits).__name__}, expected a tensor of logits "
+                         f"(batch, time, outputs)")
     want = (*batch.targets.shape,)
     if tuple(logits.shape) != want:
         raise BenchError(f"model {label!r} returned logits of shape {tuple(logits.shape)}, expected {want} "
                          f"(batch, time, outputs)")
+    if not logits.is_floating_point():
+        raise BenchError(f"model {label!r} returned logits of dtype {logits.dtype}, expected a float dtype")
 
 
 class Trainer:
@@ -199,23 +208,47 @@ class Trainer:
         self.model.to(self.device)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.label = spec.model["label"]
+        self.notes: list[str] = []
 
     # -- checkpoints ------------------------------------------------------------------------
+    CHECKPOINT_KEYS = ("config_hash", "model", "optimizer", "generator", "torch_rng", "step", "sequences",
+                       "wall_s", "best_val", "best_step", "lr", "restarts", "best_state", "good", "loss_acc",
+                       "loss_n", "curve")
+
     def save_last(self, state: dict) -> None:
         atomic_torch_save(self.dir / "last.pt", state)
 
     def load_last(self) -> dict | None:
+        """The resumable checkpoint of this run's config, or None (a problem with it is reported by name)."""
         path = self.dir / "last.pt"
         if not path.exists():
             return None
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception:  # noqa: BLE001 - a torn checkpoint means start over, never crash
+        try:  # weights_only: a results folder from elsewhere cannot run code on load
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - a torn or foreign checkpoint means start over, never crash
+            self.note(f"{self.spec.run_id}/last.pt is unreadable ({type(e).__name__}); starting from step 0")
             return None
-        return state if state.get("config_hash") == self.spec.config_hash() else None
+        if not isinstance(state, dict) or any(k not in state for k in self.CHECKPOINT_KEYS):
+            self.note(f"{self.spec.run_id}/last.pt is not a checkpoint of this version; starting from step 0")
+            return None
+        if state["config_hash"] != self.spec.config_hash():
+            self.note(f"{self.spec.run_id}/last.pt belongs to another config; starting from step 0")
+            return None
+        return state
+
+    def note(self, line: str) -> None:
+        """A problem that did not stop the run: on stderr now and in the summary."""
+        self.notes.append(line)
+        print(f"warning: {line}", file=sys.stderr)
 
     # -- training ---------------------------------------------------------------------------
     def train(self) -> dict:
+        """The training loop (one for every task and model), resumable from last.pt bit for bit.
+
+        Everything that the rest of the run depends on lives in the checkpoint: model, optimiser,
+        the data generator and torch's global RNG (dropout), the best state and score, the last good
+        state (restarts after divergence), the training-cost accumulator and the curve rows so far.
+        Validation and test data come from their own fixed seeds, so they need no state."""
         t, spec = self.t, self.spec
         info = {"steps": 0, "sequences": 0, "wall_s": 0.0, "best_step": None, "best_val": None,
                 "stopped_by": None, "diverged_at": None, "restarts": 0, "resumed_from": None}
@@ -229,23 +262,26 @@ class Trainer:
         opt = make_optimizer(self.params, t)
         gen = torch.Generator().manual_seed(spec.data_seed)
         step, seqs, elapsed, best, loss_acc, loss_n = 0, 0, 0.0, None, 0.0, 0
+        curve: list[dict] = []
+        # the last good state, for restarts after divergence: the initial weights until the first validation
+        good = {"model": copy.deepcopy(self.model.state_dict()), "step": 0, "sequences": 0}
         curve_path = self.dir / "curve.jsonl"
         last = self.load_last()
-        if last is not None:  # resume: model, optimiser, data stream, bests and the curve up to the checkpoint
+        if last is not None:
             self.model.load_state_dict(last["model"])
             opt.load_state_dict(last["optimizer"])
             gen.set_state(last["generator"])
+            torch.set_rng_state(last["torch_rng"])
+            if self.device.type == "cuda" and last.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(last["cuda_rng"], self.device)
             step, seqs, elapsed, best = last["step"], last["sequences"], last["wall_s"], last["best_val"]
+            loss_acc, loss_n, lr, good = last["loss_acc"], last["loss_n"], last["lr"], last["good"]
             info.update(best_step=last["best_step"], restarts=last["restarts"], resumed_from=step)
-            lr = last["lr"]
             self.best_state = last["best_state"]
-            rows = [r for r in read_jsonl(curve_path) if r["step"] <= step]
-            atomic_write_json_lines(curve_path, rows)
-        else:
-            curve_path.unlink(missing_ok=True)
-        info["restarts"] = info.get("restarts", 0)
-        good = None  # last good state in memory, for restarts after divergence
+            curve = list(last["curve"])
+        atomic_write_json_lines(curve_path, curve)  # the curve up to the checkpoint, nothing after it
         start = time.perf_counter() - elapsed
+        saved_at = time.perf_counter()
         self.model.train()
 
         def budget_left() -> str | None:
@@ -260,6 +296,17 @@ class Trainer:
                 return "target"
             return None
 
+        def checkpoint():
+            state = {"config_hash": spec.config_hash(), "model": self.model.state_dict(),
+                     "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                     "torch_rng": torch.get_rng_state(), "step": step, "sequences": seqs,
+                     "wall_s": time.perf_counter() - start, "best_val": best, "best_step": info["best_step"],
+                     "lr": lr, "restarts": info["restarts"], "best_state": self.best_state, "good": good,
+                     "loss_acc": loss_acc, "loss_n": loss_n, "curve": curve}
+            if self.device.type == "cuda":
+                state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+            self.save_last(state)
+
         checked = False
         while (stop := budget_left()) is None:
             try:
@@ -267,7 +314,7 @@ class Trainer:
                 batch = to_device(self.task.sample(t.batch_size, squeeze(points), gen), self.device)
                 logits = call_model(self.model, batch.inputs, batch.valid)
                 if not checked:
-                    _check_output(logits, batch, self.label)
+                    check_output(logits, batch, self.label)
                     checked = True
                 loss = sequence_nats(logits, batch.targets, batch.mask).mean()  # nats per sequence
                 if not torch.isfinite(loss):
@@ -275,32 +322,42 @@ class Trainer:
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 norm = clip_gradients(self.params, t)
-                if norm != norm or norm == float("inf"):
+                if not math.isfinite(norm):
                     raise Diverged(step + 1, "the gradient")
                 opt.step()
+                step += 1
+                seqs += t.batch_size
+                loss_acc += loss.item() / LN2
+                loss_n += 1
+                row = None
+                if step % t.eval_every == 0 or budget_left() is not None:
+                    v = evaluate(self.model, val, self.task, self.device, with_reference=False)
+                    if not all(math.isfinite(v[k]) for k in METRICS):
+                        raise Diverged(step, "the validation cost")
+                    row = {"step": step, "sequences": seqs, "wall_s": round(time.perf_counter() - start, 3),
+                           "train_bits": loss_acc / max(loss_n, 1), "lr": lr,
+                           **{f"val_{k}": v[k] for k in METRICS}}
             except Diverged as d:
-                if t.on_divergence == "restart" and info["restarts"] < t.max_restarts and good is not None:
+                if t.on_divergence == "restart" and info["restarts"] < t.max_restarts:
+                    # back to the last good state with a lower learning rate; the data stream goes on
                     info["restarts"] += 1
                     lr *= t.restart_lr_factor
                     self.model.load_state_dict(good["model"])
                     opt = make_optimizer(self.params, t)
                     for g in opt.param_groups:
                         g["lr"] = lr
-                    step, seqs = good["step"], good["sequences"]
+                    step, seqs, loss_acc, loss_n = good["step"], good["sequences"], 0.0, 0
+                    curve = [r for r in curve if r["step"] <= step]
+                    atomic_write_json_lines(curve_path, curve)
+                    print(f"warning: {spec.run_id}: {d}; restart {info['restarts']} of {t.max_restarts} "
+                          f"from step {step} with lr {lr:g}", file=sys.stderr)
                     continue
-                info.update(stopped_by="diverged", diverged_at=d.step)
+                info.update(stopped_by="diverged", diverged_at=d.step, diverged_what=str(d))
                 break
-            step += 1
-            seqs += t.batch_size
-            loss_acc += loss.item() / LN2
-            loss_n += 1
-            if step % t.eval_every == 0 or budget_left() is not None:
-                v = evaluate(self.model, val, self.task, self.device, with_reference=False)
-                row = {"step": step, "sequences": seqs, "wall_s": round(time.perf_counter() - start, 3),
-                       "train_bits": loss_acc / max(loss_n, 1), "lr": lr,
-                       **{f"val_{k}": v[k] for k in METRICS}}
+            if row is not None:
                 loss_acc, loss_n = 0.0, 0
                 append_jsonl(curve_path, row)
+                curve.append(clean(row))
                 if better(row, best):
                     best = {k: row[k] for k in row if k.startswith("val_")}
                     info["best_step"] = step
@@ -311,12 +368,10 @@ class Trainer:
                                "best_bit_errors": best["val_bit_errors"]})
             else:
                 self.progress({"kind": "step", "step": step, "total": t.steps, "loss": loss.item() / LN2})
-            if step % t.checkpoint_every == 0:
-                self.save_last({"config_hash": spec.config_hash(), "model": self.model.state_dict(),
-                                "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                                "step": step, "sequences": seqs, "wall_s": time.perf_counter() - start,
-                                "best_val": best, "best_step": info["best_step"], "lr": lr,
-                                "restarts": info["restarts"], "best_state": self.best_state})
+            if (step % t.checkpoint_every == 0 or budget_left() is not None or
+                    (t.checkpoint_seconds is not None and time.perf_counter() - saved_at >= t.checkpoint_seconds)):
+                checkpoint()
+                saved_at = time.perf_counter()
         info.update(steps=step, sequences=seqs, wall_s=round(time.perf_counter() - start, 3), best_val=best)
         if info["stopped_by"] is None:
             info["stopped_by"] = stop
@@ -398,36 +453,78 @@ def count_params(model) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+COMPLETE = ("ok", "diverged")
+
+
+def plugin_of(spec: RunSpec) -> str | None:
+    """The plugin file that registers the run's model (None for a built-in model)."""
+    for path in spec.plugins:
+        if spec.model["model"] in registry.load_plugin(path):
+            return str(path)
+    return None
+
+
 def run_one(spec: RunSpec, out_dir: Path, progress=None) -> dict:
-    """Train, evaluate and record one run; return its summary (status ok / diverged / failed)."""
+    """Train, evaluate and record one run; return its summary (status ok / diverged / failed).
+
+    The run folder is locked for the duration (records.RunLock): a run that another live process
+    holds is left alone (status 'busy ...', nothing written), and a run that another process
+    completed meanwhile is not redone. A problem inside the run is recorded as `failed`; only a
+    summary that cannot be written (a full disk) raises, as a BenchError naming the file."""
     run_dir = Path(out_dir) / "runs" / spec.run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BenchError(f"cannot create run folder {str(run_dir)!r}: {e.strerror or e}") from None
+    with RunLock(run_dir) as lock:
+        busy = lock.acquire()
+        if busy is not None:
+            return {"run_id": spec.run_id, "status": f"busy ({busy})", "error": busy}
+        done = read_summary(run_dir)
+        if done is not None and done.get("status") in COMPLETE and done.get("config_hash") == spec.config_hash():
+            return done  # completed by another invocation since this one planned it
+        remove_temp_files(run_dir)
+        return _run_locked(spec, run_dir, progress)
+
+
+def _task_version(spec: RunSpec):
+    try:
+        return registry.get_task(spec.task["task"]).cls.version
+    except BenchError:
+        return None
+
+
+def _run_locked(spec: RunSpec, run_dir: Path, progress) -> dict:
     atomic_write_json(run_dir / "config.json", {**spec.to_json(), "config_hash": spec.config_hash()})
     torch.set_num_threads(spec.train.get("threads", 1))
+    device = spec.train.get("device", "cpu")
+    # CPU runs use deterministic kernels (the record says so); on CUDA it is the user's call
+    torch.use_deterministic_algorithms(device == "cpu", warn_only=True)
     started = now()
     summary = {"schema": SCHEMA, "run_id": spec.run_id, "suite": spec.suite, "status": "failed", "error": None,
                "config_hash": spec.config_hash(),
-               "task": {"name": spec.task["task"], "label": spec.task["label"], "version": None,
+               "task": {"name": spec.task["task"], "label": spec.task["label"], "version": _task_version(spec),
                         "args": spec.task["args"], "axes": None,
                         "train_range": spec.task["train_range"], "test": spec.task["test"]},
                "model": {"label": spec.model["label"], "name": spec.model["model"], "preset": spec.model["preset"],
                          "options": spec.model["options"], "params": None, "reference": False, "plugin": None},
                "seed": spec.seed, "data_seed": spec.data_seed, "init_seed": spec.init_seed,
                "eval_seed": spec.eval["seed"], "train": spec.train, "training": None, "eval": [],
-               "fingerprints": None, "env": None, "started_at": started, "finished_at": None}
+               "fingerprints": None, "notes": [], "env": None, "started_at": started, "finished_at": None}
+    tr = None
     try:
         try:
+            summary["model"]["plugin"] = plugin_of(spec)
             tr = Trainer(spec, run_dir, progress)
         finally:
-            summary["env"] = environment(spec.train.get("device", "cpu"))
-        plugin = next((p for p in spec.plugins if tr.entry.source.startswith("ntm_bench_plugin_")
-                       and Path(p).stem in tr.entry.source), None)
+            summary["env"] = environment(device)
         summary["task"].update(version=tr.task.version, axes=list(tr.task.axes))
-        summary["model"].update(params=count_params(tr.model), reference=tr.entry.reference, plugin=plugin)
+        summary["model"].update(params=count_params(tr.model), reference=tr.entry.reference)
         info = tr.train()
         summary["training"] = info
         if info["stopped_by"] == "diverged":
-            summary.update(status="diverged", error=f"loss or gradient not finite at step {info['diverged_at']}")
+            where = summary["model"]["plugin"]
+            summary.update(status="diverged", error=(f"plugin {where!r}: " if where else "") + info.pop("diverged_what"))
         if info["best_val"] is not None or not tr.params:
             summary["eval"] = tr.test()
             summary["fingerprints"] = tr.attention()
@@ -436,12 +533,15 @@ def run_one(spec: RunSpec, out_dir: Path, progress=None) -> dict:
     except Exception as e:  # noqa: BLE001 - a failing run is recorded, the suite goes on
         where = summary["model"].get("plugin")
         prefix = f"plugin {where!r}: " if where else ""
-        summary["error"] = prefix + (str(e) if isinstance(e, BenchError) else f"{type(e).__name__}: {e}")
+        text = str(e) if isinstance(e, BenchError) else f"{type(e).__name__}: {e}"
+        summary["error"] = prefix + (text.splitlines() or [type(e).__name__])[0]
         summary["status"] = "failed"
         try:
             (run_dir / "error.txt").write_text(traceback.format_exc())
         except OSError:
             pass
+    if tr is not None:
+        summary["notes"] = tr.notes
     summary["finished_at"] = now()
     atomic_write_json(run_dir / "summary.json", summary)
     return summary

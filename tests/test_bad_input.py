@@ -1,0 +1,224 @@
+"""Bad input, table-driven: every case ends with a non-zero exit code, exactly one line on stderr that
+names the problem (and the valid choices where there is a list), no traceback, and nothing written or
+overwritten (the case's folder is snapshotted, names and mtimes, before and after).
+
+Each case is (id, argv, setup, expected fragments of the error line). In argv, `{tmp}` is the case's
+own folder; `setup(tmp)` creates whatever files the case needs there (a suite file, a plugin, a
+results folder) before the snapshot is taken.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ntm_bench import registry
+from ntm_bench.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ["run", "smoke", "--workers", "1", "--no-report", "--out", "{tmp}/out"]
+COPY_NTM = [*RUN, "--tasks", "copy", "--models", "ntm"]
+
+
+def suite_file(text, name="suite.yaml"):
+    def setup(tmp):
+        (tmp / name).write_text(text)
+    return setup
+
+
+def plugin_file(text, name="plugin.py"):
+    def setup(tmp):
+        (tmp / name).write_text(text)
+    return setup
+
+
+def folder(*parts):
+    def setup(tmp):
+        tmp.joinpath(*parts).mkdir(parents=True)
+    return setup
+
+
+def file_at(name, text="x"):
+    def setup(tmp):
+        (tmp / name).write_text(text)
+    return setup
+
+
+def results_with_broken_summary(tmp):
+    run = tmp / "res" / "runs" / "copy__lstm__s0"
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text('{"schema": 1, "task": ')
+
+
+def nothing(tmp):
+    pass
+
+
+MINIMAL = "tasks: {copy: {}}\nmodels: {lstm: {}}\n"
+
+CASES = [
+    # suite files
+    ("malformed_yaml", ["run", "{tmp}/suite.yaml", "--out", "{tmp}/out"], suite_file("tasks: [copy\nmodels: {"),
+     ["malformed YAML", "suite.yaml", "line"]),
+    ("yaml_not_a_mapping", ["run", "{tmp}/suite.yaml", "--out", "{tmp}/out"], suite_file("- copy\n- lstm\n"),
+     ["must hold a mapping"]),
+    ("suite_file_is_a_folder", ["run", "{tmp}/suite.yaml", "--out", "{tmp}/out"], folder("suite.yaml"),
+     ["is a folder"]),
+    ("suite_file_missing", ["run", "{tmp}/nope.yaml", "--out", "{tmp}/out"], nothing, ["does not exist"]),
+    ("unknown_builtin_suite", ["run", "smokey", "--out", "{tmp}/out"], nothing,
+     ["unknown suite 'smokey'", "graves2014, quick, smoke"]),
+    ("suite_is_not_text", ["run", "{tmp}/suite.yaml", "--out", "{tmp}/out"],
+     lambda tmp: (tmp / "suite.yaml").write_bytes(b"\xff\xfe\x00bad"), ["suite.yaml"]),
+    ("unknown_suite_key", ["run", "{tmp}/suite.yaml", "--out", "{tmp}/out"], suite_file(MINIMAL + "epochs: 3\n"),
+     ["unknown suite key 'epochs'", "valid:", "seeds"]),
+    ("unknown_task_in_yaml", ["run", "{tmp}/suite.yaml", "--out", "{tmp}/out"],
+     suite_file("tasks: {kopy: {}}\nmodels: {lstm: {}}\n"), ["unknown task 'kopy'", "copy, dynamic_ngrams"]),
+    ("unknown_model_in_yaml", ["run", "{tmp}/suite.yaml", "--out", "{tmp}/out"],
+     suite_file("tasks: {copy: {}}\nmodels: {gpt5: {}}\n"), ["unknown model 'gpt5'", "lstm", "ntm"]),
+    ("no_tasks", ["run", "{tmp}/suite.yaml", "--out", "{tmp}/out"], suite_file("models: {lstm: {}}\n"),
+     ["no tasks", "known tasks", "copy"]),
+    ("empty_model_list", ["run", "{tmp}/suite.yaml", "--out", "{tmp}/out"],
+     suite_file("tasks: {copy: {}}\nmodels: {}\n"), ["no models", "known models", "lstm"]),
+    ("task_spec_not_a_mapping", ["run", "{tmp}/suite.yaml", "--out", "{tmp}/out"],
+     suite_file("tasks: {copy: 5}\nmodels: {lstm: {}}\n"), ["tasks.copy must be a mapping"]),
+    ("unknown_task_key", ["run", "{tmp}/suite.yaml", "--out", "{tmp}/out"],
+     suite_file("tasks: {copy: {lenght: 3}}\nmodels: {lstm: {}}\n"), ["unknown key 'lenght'", "train_range"]),
+    ("overrides_not_a_list", ["run", "{tmp}/suite.yaml", "--out", "{tmp}/out"], suite_file(MINIMAL + "overrides: 5\n"),
+     ["overrides must be a list"]),
+    ("empty_seed_list", ["run", "{tmp}/suite.yaml", "--out", "{tmp}/out"], suite_file(MINIMAL + "seeds: []\n"),
+     ["seeds", "empty"]),
+    # overrides on the command line: unknown keys, wrong types, impossible values
+    ("unknown_optimiser", [*RUN, "train.optimizer=sgd"], nothing, ["'sgd' is not one of", "'adam'", "'rmsprop'"]),
+    ("unknown_train_key", [*RUN, "train.lrr=1e-3"], nothing, ["unknown train 'lrr'", "valid:", "lr"]),
+    ("unknown_top_level_key", [*RUN, "training.lr=1e-3"], nothing, ["unknown key 'training'", "valid:", "train"]),
+    ("override_without_value", [*RUN, "train.lr"], nothing, ["unrecognized arguments: train.lr", "key.sub=value"]),
+    ("steps_not_an_int", [*RUN, "train.steps=many"], nothing, ["'many' is not an int", "steps"]),
+    ("lr_not_a_number", [*RUN, "train.lr=[1,2]"], nothing, ["is not a number", "lr"]),
+    ("bool_not_a_bool", [*RUN, "eval.enlarge_memory=maybe"], nothing, ["'maybe' is not a bool"]),
+    ("zero_steps", [*RUN, "train.steps=0"], nothing, ["'steps' must be positive, got 0"]),
+    ("negative_lr", [*RUN, "train.lr=-1e-3"], nothing, ["'lr' must be positive"]),
+    ("negative_batch_size", [*RUN, "train.batch_size=-4"], nothing, ["'batch_size' must be positive"]),
+    ("zero_sequence_budget", [*RUN, "train.max_sequences=0"], nothing, ["'max_sequences' must be positive"]),
+    ("negative_time_budget", [*RUN, "train.max_seconds=-5"], nothing, ["'max_seconds' must be positive"]),
+    ("zero_checkpoint_seconds", [*RUN, "train.checkpoint_seconds=0"], nothing, ["'checkpoint_seconds' must be positive"]),
+    ("zero_eval_sequences", [*RUN, "eval.sequences=0"], nothing, ["'sequences' must be positive"]),
+    ("unknown_divergence_policy", [*RUN, "train.on_divergence=retry"], nothing, ["'retry' is not one of", "'restart'"]),
+    ("restart_factor_above_one", [*RUN, "train.restart_lr_factor=2"], nothing, ["restart_lr_factor", "(0, 1]"]),
+    ("solved_threshold_above_one", [*RUN, "eval.solved_threshold=1.5"], nothing, ["solved_threshold", "[0, 1]"]),
+    ("unknown_device", [*RUN, "--device", "tpu"], nothing, ["'device' must be cpu or cuda"]),
+    ("zero_test_length", [*RUN, "tasks.copy.test=[0,5]"], nothing, ["length must be a positive integer, got 0"]),
+    ("negative_train_length", [*RUN, "tasks.copy.train_range.length=[-2,5]"], nothing,
+     ["length must be a positive integer, got -2"]),
+    ("train_range_upside_down", [*RUN, "tasks.copy.train_range.length=[5,1]"], nothing, ["lo <= hi", "[5, 1]"]),
+    ("unknown_train_axis", [*RUN, "tasks.copy.train_range.size=[1,5]"], nothing, ["unknown axis 'size'", "length"]),
+    ("test_point_wrong_arity", [*RUN, "tasks.repeat_copy.test=[3]"], nothing, ["needs 2 value(s)", "length, repeats"]),
+    ("unknown_task_arg", [*RUN, "tasks.copy.args.width=3"], nothing, ["'width'", "valid:"]),
+    ("unknown_model_option", [*RUN, "models.lstm.options.depth=9"], nothing, ["'depth'", "valid:", "hidden_size"]),
+    ("unknown_preset", [*RUN, "models.ntm.preset=huge"], nothing, ["no preset 'huge'", "tiny"]),
+    ("unknown_memory_init", [*RUN, "models.ntm.options.init_memory=zeros"], nothing,
+     ["'zeros'", "'constant'", "'learned'"]),
+    # test lengths that need more memory than the model may have
+    ("memory_beyond_max_rows", [*COPY_NTM, "tasks.copy.test=[3,100]", "eval.max_memory_rows=16"], nothing,
+     ["needs", "memory rows", "eval.max_memory_rows=16"]),
+    ("memory_enlargement_off", [*COPY_NTM, "tasks.copy.test=[3,40]", "eval.enlarge_memory=false"], nothing,
+     ["memory rows", "eval.enlarge_memory is off"]),
+    ("learned_memory_cannot_grow", [*COPY_NTM, "tasks.copy.test=[3,40]", "models.ntm.options.init_memory=learned"],
+     nothing, ["memory rows", "cannot be enlarged", "learned"]),
+    # selections on the command line
+    ("unknown_task_selected", [*RUN, "--tasks", "kopy"], nothing, ["'kopy' is not in this suite", "copy, dynamic_ngrams"]),
+    ("unknown_model_selected", [*RUN, "--models", "gpt5"], nothing, ["'gpt5' is not in this suite", "lstm, ngram_optimal"]),
+    ("empty_model_selection", [*RUN, "--models", ","], nothing, ["--models", "empty"]),
+    ("seed_not_an_int", [*RUN, "--seeds", "0,one"], nothing, ["'one' is not an integer"]),
+    ("repeated_seed", [*RUN, "--seeds", "1,1"], nothing, ["repeated seed"]),
+    ("zero_workers", [*RUN, "--workers", "0"], nothing, ["--workers must be at least 1, got 0"]),
+    ("workers_not_an_int", [*RUN, "--workers", "two"], nothing, ["'two' is not an integer"]),
+    ("unknown_executor", [*RUN, "--executor", "slurm"], nothing, ["invalid choice: 'slurm'", "local", "dask"]),
+    ("dask_without_scheduler", [*RUN, "--executor", "dask"], nothing, ["needs --scheduler"]),
+    ("unknown_command", ["train", "smoke"], nothing, ["invalid choice: 'train'", "leaderboard", "run"]),
+    ("unknown_flag", [*RUN, "--fast"], nothing, ["unrecognized arguments: --fast"]),
+    # plugins
+    ("plugin_missing", [*RUN, "--plugin", "{tmp}/nope.py"], nothing, ["plugin file", "nope.py", "does not exist"]),
+    ("plugin_not_python", [*RUN, "--plugin", "{tmp}/model.txt"], file_at("model.txt"), ["is not a .py file"]),
+    ("plugin_syntax_error", [*RUN, "--plugin", "{tmp}/plugin.py"], plugin_file("def broken(:\n"),
+     ["plugin.py", "failed to import", "SyntaxError"]),
+    ("plugin_raises_on_import", [*RUN, "--plugin", "{tmp}/plugin.py"], plugin_file("raise RuntimeError('no GPU here')\n"),
+     ["plugin.py", "RuntimeError: no GPU here"]),
+    ("plugin_registers_nothing", [*RUN, "--plugin", "{tmp}/plugin.py"], plugin_file("import torch\n"),
+     ["plugin.py", "registers no model", "register_model"]),
+    ("plugin_reuses_a_model_name", [*RUN, "--plugin", "{tmp}/plugin.py"],
+     plugin_file("from torch import nn\nfrom ntm_bench import register_model\n"
+                 "@register_model('lstm')\nclass Mine(nn.Module):\n    pass\n"), ["'lstm' is already registered"]),
+    # output folders
+    ("out_is_a_file", ["run", "smoke", "--workers", "1", "--out", "{tmp}/out"], file_at("out"), ["is a file"]),
+    ("out_under_a_file", ["run", "smoke", "--workers", "1", "--out", "{tmp}/out/inner"], file_at("out"),
+     ["cannot create output folder"]),
+    pytest.param("out_not_writable", ["run", "smoke", "--workers", "1", "--out", "{tmp}/ro/out"], folder("ro"),
+                 ["cannot create output folder", "Permission denied"],
+                 marks=pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere"), id="out_not_writable"),
+    # results folders for report / leaderboard / plot
+    ("leaderboard_of_empty_folder", ["leaderboard", "{tmp}/res"], folder("res"), ["no run records"]),
+    ("report_of_empty_folder", ["report", "{tmp}/res"], folder("res", "runs"), ["no run records"]),
+    ("plot_of_empty_folder", ["plot", "{tmp}/res", "--kind", "curves"], folder("res"), ["no run records"]),
+    ("leaderboard_of_missing_folder", ["leaderboard", "{tmp}/nope"], nothing, ["'", "nope", "does not exist"]),
+    ("report_of_a_file", ["report", "{tmp}/res"], file_at("res"), ["is not a folder"]),
+    ("leaderboard_of_only_broken_records", ["leaderboard", "{tmp}/res"], results_with_broken_summary,
+     ["no readable summary.json"]),
+    ("bad_leaderboard_format", ["leaderboard", "{tmp}/res", "--format", "xls"], folder("res"),
+     ["invalid choice: 'xls'", "md", "csv"]),
+    ("bad_plot_kind", ["plot", "{tmp}/res", "--kind", "heatmap"], folder("res"),
+     ["invalid choice: 'heatmap'", "curves", "lengths", "memory"]),
+    ("bad_plot_format", ["plot", "{tmp}/res", "--kind", "curves", "--format", "gif"], folder("res"),
+     ["invalid choice: 'gif'", "pdf", "png", "svg"]),
+    ("plot_without_kind", ["plot", "{tmp}/res"], folder("res"), ["--kind"]),
+]
+
+
+def snapshot(tmp: Path) -> dict:
+    return {str(p.relative_to(tmp)): (p.is_dir(), p.stat().st_mtime_ns, p.is_file() and p.stat().st_size)
+            for p in sorted(tmp.rglob("*"))}
+
+
+@pytest.fixture(autouse=True)
+def _restore_registry():
+    snap = registry.reset_for_tests()
+    yield
+    registry.reset_for_tests(snap)
+
+
+@pytest.mark.parametrize("case, argv, setup, expected",
+                         [c if hasattr(c, "values") else pytest.param(*c, id=c[0]) for c in CASES])
+def test_bad_input_gets_one_clear_line_and_changes_nothing(case, argv, setup, expected, tmp_path, capsys):
+    setup(tmp_path)
+    if case == "out_not_writable":
+        (tmp_path / "ro").chmod(0o500)
+    before = snapshot(tmp_path)
+    rc = main([a.replace("{tmp}", str(tmp_path)) for a in argv])
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert rc != 0
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and "Traceback" not in err
+    for fragment in expected:
+        assert fragment in lines[0], (fragment, lines[0])
+    assert snapshot(tmp_path) == before
+
+
+def test_there_are_at_least_forty_bad_input_cases():
+    assert len(CASES) >= 40
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["run", "smoke", "--workers", "0"], "--workers must be at least 1"),
+    (["run", "{tmp}/suite.yaml"], "malformed YAML"),
+    (["leaderboard", "{tmp}", "--format", "xls"], "invalid choice: 'xls'"),
+])
+def test_bad_input_as_a_real_process_is_one_line_and_exit_code_2(argv, fragment, tmp_path):
+    (tmp_path / "suite.yaml").write_text("tasks: [copy\n")
+    before = snapshot(tmp_path)
+    proc = subprocess.run([sys.executable, "run_bench.py", *[a.replace("{tmp}", str(tmp_path)) for a in argv]],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and fragment in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert snapshot(tmp_path) == before
