@@ -27,6 +27,8 @@ EPILOG = """examples:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, never a usage dump
+        if message.startswith("unrecognized arguments") and "." in message and "=" not in message:
+            message += " (a config override reads key.sub=value, e.g. train.lr=3e-4)"
         raise BenchError(message)
 
 
@@ -219,7 +221,11 @@ def cmd_speed(a) -> int:
 
     from ntm_bench.speed import format_speed, measure
 
+    from ntm_bench.speed import copy_solve
+
     result = measure(quick=a.quick, device=a.device)
+    result["copy_solve"] = copy_solve(seeds=(0,) if a.quick else (0, 1, 2), device=a.device)
+    result["copy_solve_s"] = result["copy_solve"]["median_s"]
     print(json.dumps(result, indent=2) if a.json else format_speed(result))
     return 0
 
@@ -273,6 +279,9 @@ def main(argv=None) -> int:
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `... | head`: the reader has gone; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("interrupted: complete runs are kept; run the same command again to finish the rest",
               file=sys.stderr)

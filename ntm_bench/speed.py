@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -307,6 +308,39 @@ def measure(quick: bool = False, device: str = "cpu", batch_sizes=(1, 32, 256), 
     return result
 
 
+def copy_solve(seeds=(0, 1, 2), device: str = "cpu", target: float = 0.1) -> dict:
+    """Wall-clock seconds until the `quick` suite's NTM reaches <= `target` bit errors per sequence
+    on validation at the training lengths (training time, validation included), one run per seed,
+    one after another. The run stops at the target; a run that never reaches it within the suite's
+    budget counts as None."""
+    import dataclasses
+    import tempfile
+
+    from ntm_bench.records import read_jsonl
+    from ntm_bench.suite import load_suite
+    from ntm_bench.train import run_one
+
+    suite = load_suite("quick", [f"train.target_bit_errors={target}", "train.eval_every=50",
+                                 f"train.device={device}"], tasks=["copy"], models=["ntm"], seeds=list(seeds))
+    per_seed = {}
+    with tempfile.TemporaryDirectory(prefix="ntm-bench-solve-") as tmp:
+        for spec in suite.runs():
+            spec = dataclasses.replace(spec, eval={**spec.eval, "attention": False, "sequences": 8})
+            summary = run_one(spec, Path(tmp))
+            rows = read_jsonl(Path(tmp) / "runs" / spec.run_id / "curve.jsonl")
+            hit = next((r for r in rows if r["val_bit_errors"] <= target), None)
+            per_seed[spec.seed] = {"solve_s": hit["wall_s"] if hit else None,
+                                   "sequences": hit["sequences"] if hit else None,
+                                   "steps": hit["step"] if hit else None, "status": summary["status"]}
+    times = [v["solve_s"] for v in per_seed.values()]
+    solved = sorted(t for t in times if t is not None)
+    # The median counts unsolved seeds as +inf, so it is None when half or more never solve.
+    ordered = solved + [None] * (len(times) - len(solved))
+    median = ordered[(len(ordered) - 1) // 2] if len(ordered) % 2 else (
+        None if ordered[len(ordered) // 2] is None else (ordered[len(ordered) // 2 - 1] + ordered[len(ordered) // 2]) / 2)
+    return {"target_bit_errors": target, "per_seed": per_seed, "median_s": median}
+
+
 def _fmt(x, digits=0) -> str:
     return "-" if x is None else f"{x:,.{digits}f}"
 
@@ -341,6 +375,12 @@ def format_speed(result: dict) -> str:
                  f"{_fmt(result['ntm_to_nn_lstm_ratio'], 1)}x (by CPU time: "
                  f"{_fmt(result.get('ntm_to_nn_lstm_ratio_cpu_time'), 1)}x); NTM train B=1: "
                  f"{_fmt(result['ntm_b1_seq_per_s'], 1)} seq/s")
+    cs = result.get("copy_solve")
+    if cs:
+        seeds = ", ".join(f"seed {k}: {_fmt(v['solve_s'], 1)} s ({_fmt(v['sequences'])} seqs)"
+                          for k, v in cs["per_seed"].items())
+        lines.append(f"Time to solve copy (quick suite's NTM, <= {cs['target_bit_errors']} bit errors on validation): "
+                     f"median {_fmt(cs['median_s'], 1)} s  [{seeds}]")
     sc = result.get("ntm_eval_scaling", {})
     if sc.get("status") == "ok":
         lines.append(f"NTM eval scaling (batch {sc['batch']}), seconds per batch (relative to the first):")
