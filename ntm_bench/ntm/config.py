@@ -48,6 +48,10 @@ class NTMConfig:
     # Hand-written backward for the LSTM controller and, with order="read_first", the memory step
     # (same numbers as autograd, far fewer graph nodes; tests check it against the equations).
     fused: bool = True
+    # With fused, an LSTM controller of one layer and order="read_first": the whole sequence is
+    # one graph node with a hand-written backward over time (`sequence.py`; same numbers up to
+    # float rounding). False: one node per step and block (the `fused.py` path).
+    fused_sequence: bool = True
 
     def __post_init__(self):
         for name in ("memory_rows", "memory_width", "read_heads", "write_heads", "controller_size",

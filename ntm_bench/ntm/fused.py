@@ -33,119 +33,166 @@ class MemoryStep(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, weight, bias, Q, w_prev, layout: HeadLayout, shifter):
         """h (B, C) controller output, weight (P, C) and bias (P,) of the head projection."""
-        v = torch.addmm(bias, h, weight.t())  # (B, P) raw head parameters
-        B, M, N = Q.shape
-        R, W, H, D = layout.read_heads, layout.write_heads, layout.heads, layout.block
-        c = layout.clip
-        u = v.clamp(-c, c) if c > 0 else v
-        # §3.3 head parameters
-        A = u[:, :H * D].view(B, H, D)
-        k = torch.tanh(A[..., :M]) if layout.key_tanh else A[..., :M]  # (B, H, M)
-        sp_x = A[..., M:M + 2]  # beta and gamma pre-activations (B, H, 2)
-        sp = F.softplus(sp_x)
-        beta, gamma = sp[..., :1], sp[..., 1:] + 1  # (B, H, 1)
-        g = torch.sigmoid(A[..., M + 2:M + 3])  # (B, H, 1)
-        s = torch.softmax(A[..., M + 3:], dim=-1)  # (B, H, S)
-        e = torch.sigmoid(u[:, H * D:H * D + W * M]).view(B, W, M)
-        a = u[:, H * D + W * M:].view(B, W, M)
-        if layout.add_tanh:
-            a = torch.tanh(a)
-        # §3.3.1 content weighting
-        kn = k.norm(dim=-1, keepdim=True)  # (B, H, 1)
-        mn = (Q * Q).sum(1, keepdim=True).sqrt_()  # (B, 1, N) row norms
-        den = kn * mn + COS_EPS  # (B, H, N)
-        cos = torch.bmm(k, Q).div_(den)
-        wc = torch.softmax(beta * cos, dim=-1)
-        # §3.3.2 interpolation, shift, sharpening
-        wg = torch.lerp(w_prev, wc, g)
-        wt, G = shifter.forward(wg, s)  # (B, H, N)
-        lg = torch.log(wt + SHARPEN_EPS)
-        w = torch.softmax(gamma * lg, dim=-1)
-        # §3.1-3.2 read from M_{t-1}, then erase and add
-        wr, ww = w[:, :R], w[:, R:]
-        reads = torch.bmm(wr, Q.transpose(1, 2))  # (B, R, M); not Q @ wr^T: that one loops over B
-        if W == 1:  # M(i) (1 - w(i) e) + w(i) a = M(i) + w(i) (a - e M(i)): two passes over (B, M, N)
-            Q_new = torch.addcmul(Q, ww, torch.addcmul(a.transpose(1, 2), e.transpose(1, 2), Q, value=-1))
-        else:  # all erases, then all adds
-            Q_new = (1 - e.unsqueeze(-1) * ww.unsqueeze(-2)).prod(1).mul_(Q).baddbmm_(a.transpose(1, 2), ww)
-        ctx.save_for_backward(v, Q, w_prev, w, h, weight)
+        Q_new, w, reads, ctx.saved = memory_forward(torch.addmm(bias, h, weight.t()), Q, w_prev, layout, shifter)
+        ctx.save_for_backward(h, weight)
         ctx.layout, ctx.shifter = layout, shifter
-        ctx.parts = (k, kn, mn, den, cos, wc, beta, gamma, g, s, sp_x, e, a, G, wt, lg)
         return Q_new, w, reads
 
     @staticmethod
     @once_differentiable
     def backward(ctx, d_Qn, d_w, d_reads):
-        v, Q, w_prev, w, h, weight = ctx.saved_tensors
-        k, kn, mn, den, cos, wc, beta, gamma, g, s, sp_x, e, a, G, wt, lg = ctx.parts
-        layout = ctx.layout
-        B, M, N = Q.shape
-        R, W, H = layout.read_heads, layout.write_heads, layout.heads
-        wr, ww = w[:, :R], w[:, R:]
-        # write: Q_t = Q * keep + a^T w, keep = prod_h (1 - e_h^T w_h)
-        d_keep = d_Qn * Q  # (B, M, N)
-        if W == 1:
-            d_Q = torch.addcmul(d_Qn, d_Qn * ww, e.transpose(1, 2), value=-1)  # d_Qn * keep
-            d_ww = torch.baddbmm(torch.bmm(a, d_Qn), e, d_keep, alpha=-1)  # (B, 1, N)
-            d_e = torch.bmm(ww, d_keep.transpose(1, 2)).neg_()  # (B, 1, M)
-        else:  # keep = prod_h K_h: d K_h = d_keep * prod_{j != h} K_j (prefix x suffix products)
-            K = 1 - e.unsqueeze(-1) * ww.unsqueeze(-2)  # (B, W, M, N)
-            keep = K.prod(1)
-            ones = torch.ones_like(K[:, :1])
-            pre = torch.cat([ones, K[:, :-1].cumprod(1)], 1)
-            suf = torch.cat([K[:, 1:].flip(1).cumprod(1).flip(1), ones], 1)
-            d_K = d_keep.unsqueeze(1) * pre * suf  # (B, W, M, N)
-            d_ww = torch.bmm(a, d_Qn) - (d_K * e.unsqueeze(-1)).sum(2)
-            d_e = -(d_K * ww.unsqueeze(-2)).sum(-1)
-            d_Q = keep.mul_(d_Qn)
-        d_a = torch.bmm(ww, d_Qn.transpose(1, 2))  # (B, W, M)
-        # read: r = w_r M_{t-1}
-        d_wr = torch.bmm(d_reads, Q)  # (B, R, N)
-        d_w = d_w + torch.cat([d_wr, d_ww], 1)  # (B, H, N)
-        # sharpening: w = softmax(gamma * log(wt + eps))
-        d_y = w * (d_w - (d_w * w).sum(-1, keepdim=True))
-        d_gamma = (d_y * lg).sum(-1, keepdim=True)
-        d_wt = d_y * gamma / (wt + SHARPEN_EPS)
-        # shift: wt(i) = sum_k s_k wg(i - shift_k)
-        d_wg, d_s = ctx.shifter.backward(G, s, d_wt)
-        # interpolation: wg = w_prev + g (wc - w_prev)
-        d_wc = g * d_wg
-        d_wprev = d_wg - d_wc
-        d_g = (d_wg * (wc - w_prev)).sum(-1, keepdim=True)
-        # content: wc = softmax(beta * dot / den), den = |k| |M(i)| + eps
-        d_z = wc * (d_wc - (d_wc * wc).sum(-1, keepdim=True))
-        d_beta = (d_z * cos).sum(-1, keepdim=True)
-        d_dot = d_z * beta / den  # (B, H, N)
-        d_den = -d_dot * cos
-        d_kn = (d_den * mn).sum(-1, keepdim=True)  # (B, H, 1)
-        d_mn = (d_den * kn).sum(1, keepdim=True)  # (B, 1, N)
-        d_k = torch.bmm(d_dot, Q.transpose(1, 2))  # (B, H, M)
-        d_k = d_k + d_kn * k / kn.clamp_min(_TINY)
-        # rest of dQ: row norms, then the read and key outer products
-        d_Q.addcmul_(Q, d_mn / mn.clamp_min(_TINY))
-        d_Q.baddbmm_(d_reads.transpose(1, 2), wr).baddbmm_(k.transpose(1, 2), d_dot)
-        # activations back to the raw projection, written straight into d_v's column blocks
-        D = layout.block
-        d_v = torch.empty_like(v)
-        dA = d_v[:, :H * D].view(B, H, D)
-        if layout.key_tanh:
-            torch.mul(d_k, 1 - k * k, out=dA[..., :M])
-        else:
-            dA[..., :M] = d_k
-        sig = torch.sigmoid(sp_x)  # softplus' = sigmoid
-        torch.mul(d_beta, sig[..., :1], out=dA[..., M:M + 1])
-        torch.mul(d_gamma, sig[..., 1:], out=dA[..., M + 1:M + 2])
-        torch.mul(d_g, g * (1 - g), out=dA[..., M + 2:M + 3])
-        torch.mul(s, d_s - (d_s * s).sum(-1, keepdim=True), out=dA[..., M + 3:])
-        torch.mul(d_e, e * (1 - e), out=d_v[:, H * D:H * D + W * M].view(B, W, M))
-        if layout.add_tanh:
-            torch.mul(d_a, 1 - a * a, out=d_v[:, H * D + W * M:].view(B, W, M))
-        else:
-            d_v[:, H * D + W * M:] = d_a.reshape(B, -1)
-        if layout.clip > 0:
-            d_v.mul_(v.abs() <= layout.clip)
+        h, weight = ctx.saved_tensors
+        d_v, d_Q, d_wprev = memory_backward(ctx.saved, ctx.layout, ctx.shifter, d_Qn, d_w, d_reads)
         d_weight, d_bias = _weight_grads(d_v, h)
         return d_v.mm(weight), d_weight, d_bias, d_Q, d_wprev, None, None
+
+
+def memory_forward(v, Q, w_prev, layout: HeadLayout, shifter):
+    """`MemoryStep`'s forward from the raw head projection v (B, P): (Q_t, w, reads, saved),
+    `saved` being what `memory_backward` needs. Run without autograd recording."""
+    B, M, N = Q.shape
+    R, W, H, D = layout.read_heads, layout.write_heads, layout.heads, layout.block
+    c = layout.clip
+    u = v.clamp(-c, c) if c > 0 else v
+    # §3.3 head parameters
+    A = u[:, :H * D].view(B, H, D)
+    k = torch.tanh(A[..., :M]) if layout.key_tanh else A[..., :M]  # (B, H, M)
+    sp_x = A[..., M:M + 2]  # beta and gamma pre-activations (B, H, 2)
+    sp = F.softplus(sp_x)
+    beta, gamma = sp[..., :1], sp[..., 1:] + 1  # (B, H, 1)
+    g = torch.sigmoid(A[..., M + 2:M + 3])  # (B, H, 1)
+    s = torch.softmax(A[..., M + 3:], dim=-1)  # (B, H, S)
+    e = torch.sigmoid(u[:, H * D:H * D + W * M]).view(B, W, M)
+    a = u[:, H * D + W * M:].view(B, W, M)
+    if layout.add_tanh:
+        a = torch.tanh(a)
+    # §3.3.1 content weighting
+    kn = k.norm(dim=-1, keepdim=True)  # (B, H, 1)
+    mn = (Q * Q).sum(1, keepdim=True).sqrt_()  # (B, 1, N) row norms
+    den = kn * mn + COS_EPS  # (B, H, N)
+    cos = torch.bmm(k, Q).div_(den)
+    wc = torch.softmax(beta * cos, dim=-1)
+    # §3.3.2 interpolation, shift, sharpening
+    wg = torch.lerp(w_prev, wc, g)
+    wt, G = shifter.forward(wg, s)  # (B, H, N)
+    lg = torch.log(wt + SHARPEN_EPS)
+    w = torch.softmax(gamma * lg, dim=-1)
+    # §3.1-3.2 read from M_{t-1}, then erase and add
+    wr, ww = w[:, :R], w[:, R:]
+    reads = torch.bmm(wr, Q.transpose(1, 2))  # (B, R, M); not Q @ wr^T: that one loops over B
+    if W == 1:  # M(i) (1 - w(i) e) + w(i) a; the outer product e^T w by a matmul: an elementwise op
+        # with two operands broadcast along the contiguous N axis is ~4x slower on a CPU
+        Q_new = torch.addcmul(Q, Q, torch.bmm(e.transpose(1, 2), ww), value=-1).baddbmm_(a.transpose(1, 2), ww)
+    else:  # all erases, then all adds
+        Q_new = (1 - e.unsqueeze(-1) * ww.unsqueeze(-2)).prod(1).mul_(Q).baddbmm_(a.transpose(1, 2), ww)
+    saved = (v, Q, w_prev, w, k, kn, mn, den, cos, wc, beta, gamma, g, s, sp_x, e, a, G, wt, lg)
+    return Q_new, w, reads, saved
+
+
+def memory_backward(saved, layout: HeadLayout, shifter, d_Qn, d_w, d_reads, d_v=None, jac=None):
+    """Gradients (d_v (B, P), d_Q (B, M, N), d_wprev (B, H, N)) of one memory step from those of
+    its outputs; d_v may be given as a preallocated (B, P) buffer to write into, and jac (B, P)
+    as the activations' elementwise derivatives (`activation_jacobian`) computed beforehand."""
+    v, Q, w_prev, w, k, kn, mn, den, cos, wc, beta, gamma, g, s, sp_x, e, a, G, wt, lg = saved
+    B, M, N = Q.shape
+    R, W, H = layout.read_heads, layout.write_heads, layout.heads
+    wr, ww = w[:, :R], w[:, R:]
+    # write: Q_t = Q * keep + a^T w, keep = prod_h (1 - e_h^T w_h)
+    d_keep = d_Qn * Q  # (B, M, N)
+    if W == 1:
+        d_Q = torch.addcmul(d_Qn, d_Qn * ww, e.transpose(1, 2), value=-1)  # d_Qn * keep
+        d_ww = torch.baddbmm(torch.bmm(a, d_Qn), e, d_keep, alpha=-1)  # (B, 1, N)
+        d_e = torch.bmm(ww, d_keep.transpose(1, 2)).neg_()  # (B, 1, M)
+    else:  # keep = prod_h K_h: d K_h = d_keep * prod_{j != h} K_j (prefix x suffix products)
+        K = 1 - e.unsqueeze(-1) * ww.unsqueeze(-2)  # (B, W, M, N)
+        keep = K.prod(1)
+        ones = torch.ones_like(K[:, :1])
+        pre = torch.cat([ones, K[:, :-1].cumprod(1)], 1)
+        suf = torch.cat([K[:, 1:].flip(1).cumprod(1).flip(1), ones], 1)
+        d_K = d_keep.unsqueeze(1) * pre * suf  # (B, W, M, N)
+        d_ww = torch.bmm(a, d_Qn) - (d_K * e.unsqueeze(-1)).sum(2)
+        d_e = -(d_K * ww.unsqueeze(-2)).sum(-1)
+        d_Q = keep.mul_(d_Qn)
+    d_a = torch.bmm(ww, d_Qn.transpose(1, 2))  # (B, W, M)
+    # read: r = w_r M_{t-1}
+    d_wr = torch.bmm(d_reads, Q)  # (B, R, N)
+    d_w = d_w + torch.cat([d_wr, d_ww], 1)  # (B, H, N)
+    # sharpening: w = softmax(gamma * log(wt + eps))
+    d_y = w * (d_w - (d_w * w).sum(-1, keepdim=True))
+    d_gamma = (d_y * lg).sum(-1, keepdim=True)
+    d_wt = d_y * gamma / (wt + SHARPEN_EPS)
+    # shift: wt(i) = sum_k s_k wg(i - shift_k)
+    d_wg, d_s = shifter.backward(G, s, d_wt)
+    # interpolation: wg = w_prev + g (wc - w_prev)
+    d_wc = g * d_wg
+    d_wprev = d_wg - d_wc
+    d_g = (d_wg * (wc - w_prev)).sum(-1, keepdim=True)
+    # content: wc = softmax(beta * dot / den), den = |k| |M(i)| + eps
+    d_z = wc * (d_wc - (d_wc * wc).sum(-1, keepdim=True))
+    d_beta = (d_z * cos).sum(-1, keepdim=True)
+    d_dot = d_z * beta / den  # (B, H, N)
+    d_den = -d_dot * cos
+    d_kn = (d_den * mn).sum(-1, keepdim=True)  # (B, H, 1)
+    d_mn = (d_den * kn).sum(1, keepdim=True)  # (B, 1, N)
+    d_k = torch.bmm(d_dot, Q.transpose(1, 2))  # (B, H, M)
+    d_k = d_k + d_kn * k / kn.clamp_min(_TINY)
+    # rest of dQ: row norms, then the read and key outer products
+    d_Q.addcmul_(Q, d_mn / mn.clamp_min(_TINY))
+    d_Q.baddbmm_(d_reads.transpose(1, 2), wr).baddbmm_(k.transpose(1, 2), d_dot)
+    # activations back to the raw projection, written straight into d_v's column blocks
+    D = layout.block
+    if d_v is None:
+        d_v = torch.empty_like(v)
+    dA = d_v[:, :H * D].view(B, H, D)
+    if jac is not None:  # the elementwise derivatives are in jac: d_v = d(activated) * jac
+        dA[..., :M] = d_k
+        dA[..., M:M + 1] = d_beta
+        dA[..., M + 1:M + 2] = d_gamma
+        dA[..., M + 2:M + 3] = d_g
+        torch.mul(s, d_s - (d_s * s).sum(-1, keepdim=True), out=dA[..., M + 3:])
+        d_v[:, H * D:H * D + W * M].view(B, W, M).copy_(d_e)
+        d_v[:, H * D + W * M:].view(B, W, M).copy_(d_a)
+        return d_v.mul_(jac), d_Q, d_wprev
+    if layout.key_tanh:
+        torch.mul(d_k, 1 - k * k, out=dA[..., :M])
+    else:
+        dA[..., :M] = d_k
+    sig = torch.sigmoid(sp_x)  # softplus' = sigmoid
+    torch.mul(d_beta, sig[..., :1], out=dA[..., M:M + 1])
+    torch.mul(d_gamma, sig[..., 1:], out=dA[..., M + 1:M + 2])
+    torch.mul(d_g, g * (1 - g), out=dA[..., M + 2:M + 3])
+    torch.mul(s, d_s - (d_s * s).sum(-1, keepdim=True), out=dA[..., M + 3:])
+    torch.mul(d_e, e * (1 - e), out=d_v[:, H * D:H * D + W * M].view(B, W, M))
+    if layout.add_tanh:
+        torch.mul(d_a, 1 - a * a, out=d_v[:, H * D + W * M:].view(B, W, M))
+    else:
+        d_v[:, H * D + W * M:] = d_a.reshape(B, -1)
+    if layout.clip > 0:
+        d_v.mul_(v.abs() <= layout.clip)
+    return d_v, d_Q, d_wprev
+
+
+def activation_jacobian(v, layout: HeadLayout):
+    """Elementwise derivatives of the head activations (clip included) at the raw projections
+    v (..., P): 1 - tanh^2, sigmoid (softplus'), sigmoid' or 1; 1 in the shift columns, whose
+    softmax is not elementwise (`memory_backward` applies it). One pass over all steps at once."""
+    M, H, W, D = layout.width, layout.heads, layout.write_heads, layout.block
+    c = layout.clip
+    u = v.clamp(-c, c) if c > 0 else v
+    J = torch.ones_like(v)
+    A, JA = u[..., :H * D].unflatten(-1, (H, D)), J[..., :H * D].unflatten(-1, (H, D))
+    if layout.key_tanh:
+        torch.tanh(A[..., :M], out=JA[..., :M]).square_().neg_().add_(1)
+    torch.sigmoid(A[..., M:M + 3], out=JA[..., M:M + 3])
+    JA[..., M + 2:M + 3].mul_(1 - JA[..., M + 2:M + 3])
+    E, JE = u[..., H * D:H * D + W * M], J[..., H * D:H * D + W * M]
+    torch.sigmoid(E, out=JE)
+    JE.mul_(1 - JE)
+    if layout.add_tanh:
+        torch.tanh(u[..., H * D + W * M:], out=J[..., H * D + W * M:]).square_().neg_().add_(1)
+    if c > 0:
+        J.mul_(v.abs() <= c)
+    return J
 
 
 class Shifter:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ntm_bench.errors import BenchError
@@ -16,6 +17,7 @@ from ntm_bench.ntm.addressing import HeadLayout
 from ntm_bench.ntm.config import PRESETS, NTMConfig
 from ntm_bench.ntm.controller import FeedForwardController, LSTMController
 from ntm_bench.ntm.memory import Heads, Memory
+from ntm_bench.ntm.sequence import NTMSequence
 from ntm_bench.registry import register_model
 
 
@@ -90,19 +92,32 @@ class NTM(nn.Module):
         fused, transposed = self.cfg.fused, self.heads.transposed
         if transposed:
             mem = mem.transpose(1, 2).contiguous()  # (B, M, N), see fused.MemoryStep
-        xp = self.controller.project_inputs(x.transpose(0, 1)).unbind(0)  # T x (B, 4C or C)
-        hs, rs, ws, ms = [], [], [], []
-        for t in range(T):
-            h, ctrl = self.controller.step(xp[t], reads.reshape(B, -1), ctrl, fused)
-            mem, w, reads = self.heads.step(h, mem, w, shift)
-            hs.append(h)
-            rs.append(reads)
-            if record:
-                ws.append(w)
-            if record_memory:
-                ms.append(mem.transpose(1, 2) if transposed else mem)
-        out = torch.cat([torch.stack(hs), torch.stack(rs).view(T, B, -1)], -1)  # (T, B, C + R*M)
-        logits = self.output(out)
+        xp = self.controller.project_inputs(x.transpose(0, 1))  # (T, B, 4C or C)
+        ws, ms = [], []
+        if self._whole_sequence() and not (record or record_memory):
+            (h0, c0), = ctrl
+            HR, mem, w, c = NTMSequence.apply(xp, self.controller.w_rh, self.heads.proj.weight, self.heads.proj.bias,
+                                              mem, w, reads, h0, c0, self.heads.layout, shift)
+            RM = reads.shape[1] * reads.shape[2]
+            reads, ctrl = HR[-1, :, :RM].view(reads.shape), ((HR[-1, :, RM:], c),)
+            # HR[t + 1] = [r_t, h_t]: the output layer's columns [h, r] swapped to match
+            C = self.cfg.controller_size
+            w_out = torch.cat([self.output.weight[:, C:], self.output.weight[:, :C]], 1)
+            logits = F.linear(HR[1:], w_out, self.output.bias)
+        else:
+            hs, rs = [], []
+            xp = xp.unbind(0)  # T x (B, 4C or C); not xp[t]: each select's backward fills a (T, B, .) zero
+            for t in range(T):
+                h, ctrl = self.controller.step(xp[t], reads.reshape(B, -1), ctrl, fused)
+                mem, w, reads = self.heads.step(h, mem, w, shift)
+                hs.append(h)
+                rs.append(reads)
+                if record:
+                    ws.append(w)
+                if record_memory:
+                    ms.append(mem.transpose(1, 2) if transposed else mem)
+            out = torch.cat([torch.stack(hs), torch.stack(rs).view(T, B, -1)], -1)  # (T, B, C + R*M)
+            logits = self.output(out)
         if self.cfg.output_clip > 0:
             logits = logits.clamp(-self.cfg.output_clip, self.cfg.output_clip)  # Collier & Beel 2018
         R = self.cfg.read_heads
@@ -115,6 +130,12 @@ class NTM(nn.Module):
         if record_memory:
             records["memory"] = torch.stack(ms, 1)
         return logits.transpose(0, 1), final, records
+
+    def _whole_sequence(self) -> bool:
+        """True when `run` can use `sequence.NTMSequence` (see NTMConfig.fused_sequence)."""
+        cfg = self.cfg
+        return (cfg.fused and cfg.fused_sequence and cfg.controller == "lstm" and cfg.controller_layers == 1
+                and cfg.order == "read_first")
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, T, I) -> logits (B, T, O). `valid` is ignored: padding is at the end."""
