@@ -147,15 +147,15 @@ def plot_lengths(results: Results, metric: str = "bit_errors", task: str | None 
                 if lo is not None:
                     ax.axvspan(lo - 0.5, hi + 0.5, color="0.88", linewidth=0, zorder=0)
                 ax.set_xlabel(f"test {axis}")
-                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))  # few ticks: no overlapping labels
             else:
                 xpos = {p: k for k, p in enumerate(points)}
-                labels = {p: sub.loc[sub["point"] == p, "label"].iloc[0] for p in points}
+                labels = {p: "(" + ", ".join(map(str, p)) + ")" for p in points}  # short: axes named below
                 for p in points:
                     if (sub.loc[sub["point"] == p, "split"] == "train").all():
                         ax.axvspan(xpos[p] - 0.5, xpos[p] + 0.5, color="0.88", linewidth=0, zorder=0)
-                ax.set_xticks(range(len(points)), [labels[p].replace(",", "\n") for p in points])
-                ax.set_xlabel("test point")
+                ax.set_xticks(range(len(points)), [labels[p] for p in points])
+                ax.set_xlabel(f"test point ({', '.join(info['axes'])})")
             models = model_order(sub["model"])
             span = (max(xpos.values()) - min(xpos.values())) or 1.0
             for k, m in enumerate(models):
