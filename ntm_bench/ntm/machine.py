@@ -94,7 +94,9 @@ class NTM(nn.Module):
             mem = mem.transpose(1, 2).contiguous()  # (B, M, N), see fused.MemoryStep
         xp = self.controller.project_inputs(x.transpose(0, 1))  # (T, B, 4C or C)
         ws, ms = [], []
-        if self._whole_sequence() and not (record or record_memory):
+        # The whole-sequence node keeps every step's memory for its backward: only worth it when
+        # gradients are wanted; without them the step loop keeps one memory at a time.
+        if self._whole_sequence() and torch.is_grad_enabled() and not (record or record_memory):
             (h0, c0), = ctrl
             HR, mem, w, c = NTMSequence.apply(xp, self.controller.w_rh, self.heads.proj.weight, self.heads.proj.bias,
                                               mem, w, reads, h0, c0, self.heads.layout, shift)
