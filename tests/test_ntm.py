@@ -187,10 +187,9 @@ def _outputs_and_grads(model, fn, x):
     return y.detach(), [p.grad.clone() for p in model.parameters()] + [x.grad]
 
 
-@pytest.mark.parametrize("whole_sequence", [True, False], ids=["sequence_node", "step_nodes"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_fast_path_equals_the_literal_equations_in_outputs_and_gradients(case, whole_sequence):
-    cfg = NTMConfig(**{**SMALL, **CASES[case]}, fused_sequence=whole_sequence)
+def test_fast_path_equals_the_literal_equations_in_outputs_and_gradients(case):
+    cfg = NTMConfig(**{**SMALL, **CASES[case]})
     torch.manual_seed(0)
     fast = NTM(4, 3, cfg).double()
     with torch.no_grad():
@@ -206,26 +205,3 @@ def test_fast_path_equals_the_literal_equations_in_outputs_and_gradients(case, w
         assert torch.allclose(y_fast, y, rtol=0, atol=1e-9)
         for a, b in zip(g_fast, g):
             assert torch.allclose(a, b, rtol=1e-7, atol=1e-9)
-
-
-def test_the_whole_sequence_node_is_used_and_passes_gradients_through_the_final_state():
-    cfg = NTMConfig(**SMALL)
-    torch.manual_seed(0)
-    seq = NTM(4, 3, cfg).double()
-    step = NTM(4, 3, dataclasses.replace(cfg, fused_sequence=False)).double()
-    step.load_state_dict(seq.state_dict())
-    assert seq._whole_sequence() and not step._whole_sequence()
-    x = inputs(dtype=torch.float64)
-
-    def loss_on_final_state(model, x):  # two runs chained through the state, loss on every part of it
-        _, state, _ = model.run(x[:, :4])
-        y, state, _ = model.run(x[:, 4:], state)
-        (h, c), = state.controller
-        parts = (y, state.memory, state.read_weights, state.write_weights, state.reads, h, c)
-        return sum((p * torch.linspace(-1, 1, p.numel(), dtype=p.dtype).view_as(p)).sum() for p in parts)
-
-    y_seq, g_seq = _outputs_and_grads(seq, lambda x: loss_on_final_state(seq, x), x)
-    y_step, g_step = _outputs_and_grads(step, lambda x: loss_on_final_state(step, x), x)
-    assert torch.allclose(y_seq, y_step, rtol=0, atol=1e-9)
-    for a, b in zip(g_seq, g_step):
-        assert torch.allclose(a, b, rtol=1e-7, atol=1e-9)

@@ -55,16 +55,15 @@ def memory_forward(v, Q, w_prev, layout: HeadLayout, shifter):
     c = layout.clip
     u = v.clamp(-c, c) if c > 0 else v
     # §3.3 head parameters
-    A, e_x, a = u.split([H * D, W * M, W * M], 1)  # views: one call instead of a slice each
-    k, sp_x, g_x, s_x = A.view(B, H, D).split([M, 2, 1, D - M - 3], -1)  # sp_x: beta, gamma (B, H, 2)
-    if layout.key_tanh:
-        k = torch.tanh(k)  # (B, H, M)
+    A = u[:, :H * D].view(B, H, D)
+    k = torch.tanh(A[..., :M]) if layout.key_tanh else A[..., :M]  # (B, H, M)
+    sp_x = A[..., M:M + 2]  # beta and gamma pre-activations (B, H, 2)
     sp = F.softplus(sp_x)
     beta, gamma = sp[..., :1], sp[..., 1:] + 1  # (B, H, 1)
-    g = torch.sigmoid(g_x)  # (B, H, 1)
-    s = torch.softmax(s_x, dim=-1)  # (B, H, S)
-    e = torch.sigmoid(e_x).view(B, W, M)
-    a = a.view(B, W, M)
+    g = torch.sigmoid(A[..., M + 2:M + 3])  # (B, H, 1)
+    s = torch.softmax(A[..., M + 3:], dim=-1)  # (B, H, S)
+    e = torch.sigmoid(u[:, H * D:H * D + W * M]).view(B, W, M)
+    a = u[:, H * D + W * M:].view(B, W, M)
     if layout.add_tanh:
         a = torch.tanh(a)
     # §3.3.1 content weighting
@@ -132,25 +131,28 @@ def memory_backward(saved, layout: HeadLayout, shifter, d_Qn, d_w, d_reads, d_v=
     d_z = wc * (d_wc - (d_wc * wc).sum(-1, keepdim=True))
     d_beta = (d_z * cos).sum(-1, keepdim=True)
     d_dot = d_z * beta / den  # (B, H, N)
-    n_den = d_dot * cos  # = -d den
-    n_kn = torch.bmm(n_den, mn.transpose(1, 2))  # (B, H, 1) = -d |k|: sum over N as a matmul
-    n_mn = torch.bmm(kn.transpose(1, 2), n_den)  # (B, 1, N) = -d |M(i)|: sum over heads
+    d_den = -d_dot * cos
+    d_kn = (d_den * mn).sum(-1, keepdim=True)  # (B, H, 1)
+    d_mn = (d_den * kn).sum(1, keepdim=True)  # (B, 1, N)
     d_k = torch.bmm(d_dot, Q.transpose(1, 2))  # (B, H, M)
-    d_k.addcmul_(k, n_kn.div_(kn.clamp_min(_TINY)), value=-1)
+    d_k = d_k + d_kn * k / kn.clamp_min(_TINY)
     # rest of dQ: row norms, then the read and key outer products
-    d_Q.addcmul_(Q, n_mn.div_(mn.clamp_min(_TINY)), value=-1)
-    # one matmul for both: [d_reads, k]^T [w_r; d_dot], (B, M, R + H) x (B, R + H, N)
-    d_Q.baddbmm_(torch.cat([d_reads, k], 1).transpose(1, 2), torch.cat([wr, d_dot], 1))
+    d_Q.addcmul_(Q, d_mn / mn.clamp_min(_TINY))
+    d_Q.baddbmm_(d_reads.transpose(1, 2), wr).baddbmm_(k.transpose(1, 2), d_dot)
     # activations back to the raw projection, written straight into d_v's column blocks
     D = layout.block
     if d_v is None:
         d_v = torch.empty_like(v)
-    if jac is not None:  # the elementwise derivatives are in jac: d_v = d(activated) * jac
-        d_soft = s * (d_s - (d_s * s).sum(-1, keepdim=True))  # (B, H, S) through the shift softmax
-        d_act = torch.cat([torch.cat([d_k, d_beta, d_gamma, d_g, d_soft], -1).view(B, H * D),
-                           d_e.reshape(B, W * M), d_a.reshape(B, W * M)], 1)  # (B, P), v's layout
-        return torch.mul(d_act, jac, out=d_v), d_Q, d_wprev
     dA = d_v[:, :H * D].view(B, H, D)
+    if jac is not None:  # the elementwise derivatives are in jac: d_v = d(activated) * jac
+        dA[..., :M] = d_k
+        dA[..., M:M + 1] = d_beta
+        dA[..., M + 1:M + 2] = d_gamma
+        dA[..., M + 2:M + 3] = d_g
+        torch.mul(s, d_s - (d_s * s).sum(-1, keepdim=True), out=dA[..., M + 3:])
+        d_v[:, H * D:H * D + W * M].view(B, W, M).copy_(d_e)
+        d_v[:, H * D + W * M:].view(B, W, M).copy_(d_a)
+        return d_v.mul_(jac), d_Q, d_wprev
     if layout.key_tanh:
         torch.mul(d_k, 1 - k * k, out=dA[..., :M])
     else:
@@ -239,8 +241,7 @@ class Shifter:
             return (back * s.unsqueeze(-1)).sum(2), d_s
         S = s.shape[-1]
         # d_s_k = sum_i wg(i - shift_k) d_out(i): window S-1-k of the forward padding
-        # (windows of the padding, (B, H, S, N)) x d_out (B, H, N, 1), windows descending in shift
-        d_s = torch.matmul(saved.unfold(-1, N, 1), d_out.unsqueeze(-1)).squeeze(-1).flip(-1)
+        d_s = torch.cat([(saved[..., S - 1 - k:S - 1 - k + N] * d_out).sum(-1, keepdim=True) for k in range(S)], -1)
         # transposed shift: d_w(j) = sum_k s_k d_out((j + shift_k) mod N), windows ascending
         P = self._padded(d_out, back=True)
         sk = s.unsqueeze(-1).unbind(-2)

@@ -39,11 +39,10 @@ class NTMSequence(torch.autograd.Function):
         S = xp.new_empty(T, B, 4 * C)  # [sigmoid(i, f, o), tanh(g)] per step
         Cs = xp.new_empty(T + 1, B, C)  # cell states, Cs[0] = c0
         Cs[0] = c0
-        # (in, out) contiguous copies: on a CPU, x @ W with W row-major is ~20% faster than x @ W^T
-        wt, w_rh_t = weight.t().contiguous(), w_rh.t().contiguous()
+        wt = weight.t()
         mems = []
         for t in range(T):
-            gates = torch.addmm(xp[t], HR[t], w_rh_t)  # (B, 4C), Graves 2013 eqs. 7-11
+            gates = torch.addmm(xp[t], HR[t], w_rh.t())  # (B, 4C), Graves 2013 eqs. 7-11
             sig, gg = torch.sigmoid(gates[:, :3 * C], out=S[t, :, :3 * C]), torch.tanh(gates[:, 3 * C:], out=S[t, :, 3 * C:])
             c = torch.addcmul(sig[:, C:2 * C] * Cs[t], sig[:, :C], gg, out=Cs[t + 1])
             h = torch.mul(sig[:, 2 * C:], torch.tanh(c), out=HR[t + 1, :, RM:])
