@@ -42,15 +42,19 @@ def sequence_metrics(logits, targets, mask) -> dict[str, torch.Tensor]:
     }
 
 
+def takes_valid(fn) -> bool:
+    """Whether a model method accepts the `valid` mask (by name or through **kwargs)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "valid" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
 def call_model(model, inputs, valid):
     """The model contract: forward(x, valid=None), or forward(x) for models that take no mask."""
-    if getattr(model, "_bench_takes_valid", None) is None:
-        try:
-            params = inspect.signature(model.forward).parameters
-            model._bench_takes_valid = "valid" in params or any(
-                p.kind is p.VAR_KEYWORD for p in params.values())
-        except (TypeError, ValueError):
-            model._bench_takes_valid = False
+    if getattr(model, "_bench_takes_valid", None) is None:  # inspected once per model: a hot path
+        model._bench_takes_valid = takes_valid(model.forward)
     if model._bench_takes_valid:
         return model(inputs, valid=valid)
     return model(inputs)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import inspect
 import json
 import math
 import sys
@@ -24,7 +23,8 @@ import torch
 from ntm_bench import registry
 from ntm_bench.config import build_dataclass
 from ntm_bench.errors import BenchError
-from ntm_bench.metrics import LN2, METRICS, call_model, sequence_metrics, sequence_nats
+from ntm_bench.metrics import LN2, METRICS, call_model, sequence_metrics, sequence_nats, takes_valid
+from ntm_bench.optim import clip_gradients, make_optimizer
 from ntm_bench.records import (SCHEMA, RunLock, append_jsonl, atomic_torch_save, atomic_write_bytes,
                                atomic_write_json, clean, environment, now, read_summary, remove_temp_files)
 from ntm_bench.suite import EvalConfig, RunSpec, TrainConfig
@@ -118,51 +118,6 @@ def evaluate(model, batches, task, device, with_reference: bool = True) -> dict:
 
 # ----------------------------------------------------------------------------------------------
 # Optimisation
-
-class GravesRMSprop(torch.optim.Optimizer):
-    """RMSProp in the form of Graves 2013 (eq. 38-40), as used by Graves 2014 §4.6:
-    n = rho n + (1-rho) g^2;  g_ = rho g_ + (1-rho) g;  D = mom D - lr g / sqrt(n - g_^2 + eps);  w += D."""
-
-    def __init__(self, params, lr, rho=0.95, momentum=0.9, eps=1e-4):
-        super().__init__(params, dict(lr=lr, rho=rho, momentum=momentum, eps=eps))
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            lr, rho, mom, eps = group["lr"], group["rho"], group["momentum"], group["eps"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                st = self.state[p]
-                if not st:
-                    st["n"] = torch.zeros_like(p)
-                    st["g"] = torch.zeros_like(p)
-                    st["d"] = torch.zeros_like(p)
-                g = p.grad
-                st["n"].mul_(rho).addcmul_(g, g, value=1 - rho)
-                st["g"].mul_(rho).add_(g, alpha=1 - rho)
-                denom = (st["n"] - st["g"] * st["g"] + eps).sqrt_()
-                st["d"].mul_(mom).addcdiv_(g, denom, value=-lr)
-                p.add_(st["d"])
-
-
-def make_optimizer(params, t: TrainConfig):
-    if t.optimizer == "adam":
-        return torch.optim.Adam(params, lr=t.lr)
-    if t.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=t.lr, alpha=t.rms_decay, momentum=t.momentum)
-    return GravesRMSprop(params, lr=t.lr, rho=t.rms_decay, momentum=t.momentum, eps=t.rms_eps)
-
-
-def clip_gradients(params, t: TrainConfig) -> float:
-    """Clip in place; return the global gradient norm before clipping (inf/NaN if any grad is)."""
-    if t.clip == "norm":
-        return float(torch.nn.utils.clip_grad_norm_(params, t.clip_value))
-    norm = float(torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None]))
-    if t.clip == "value":
-        torch.nn.utils.clip_grad_value_(params, t.clip_value)
-    return norm
-
 
 def better(a: dict, b: dict | None) -> bool:
     """Validation order: fewer bit errors, then fewer bits."""
@@ -378,16 +333,20 @@ class Trainer:
         return info
 
     # -- evaluation -------------------------------------------------------------------------
+    def unseen(self, point: tuple) -> bool:
+        """True when any axis of the point lies beyond the training range."""
+        rng = self.spec.task["train_range"]
+        return any(v > rng[a][1] for a, v in zip(self.task.axes, point))
+
     def test(self) -> list[dict]:
         self.model.load_state_dict(self.best_state)
         rows = []
-        rng = self.spec.task["train_range"]
         for point in self.spec.task["test"]:
             point = tuple(point)
             with self.memory_for(point) as rows_used:
                 m = evaluate(self.model, test_batches(self.task, self.spec.task, self.e, point),
                              self.task, self.device)
-            unseen = any(v > rng[a][1] for a, v in zip(self.task.axes, point))
+            unseen = self.unseen(point)
             rows.append({"point": list(point), "label": self.task.point_label(point if len(point) > 1 else point[0]),
                          "axes": dict(zip(self.task.axes, point)), "split": "unseen" if unseen else "train",
                          **m, "memory_rows": rows_used})
@@ -415,14 +374,14 @@ class Trainer:
             return None
         rng = self.spec.task["train_range"]
         points = [tuple(p) for p in self.spec.task["test"]]
-        unseen = [p for p in points if any(v > rng[a][1] for a, v in zip(self.task.axes, p))]
+        unseen = [p for p in points if self.unseen(p)]
         point = unseen[0] if unseen else points[-1]
         batch = test_batches(self.task, self.spec.task, dataclasses.replace(self.e, sequences=32, batch_size=32),
                              point)[0]
         with self.memory_for(point), torch.no_grad():
             self.model.eval()
             b = to_device(batch, self.device)
-            logits, weights = self.model.trace(b.inputs, b.valid) if _takes_valid(self.model.trace) \
+            logits, weights = self.model.trace(b.inputs, b.valid) if takes_valid(self.model.trace) \
                 else self.model.trace(b.inputs)
         from ntm_bench.report.fingerprints import fingerprints
 
@@ -436,13 +395,6 @@ class Trainer:
                "valid": batch.valid[0, :n], "weights": {k: v[0, :n].float().cpu() for k, v in weights.items()}}
         atomic_torch_save(self.dir / "attention.pt", att)
         return {"point": att["label"], "heads": fp}
-
-
-def _takes_valid(fn) -> bool:
-    try:
-        return "valid" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def atomic_write_json_lines(path: Path, rows: list[dict]) -> None:
