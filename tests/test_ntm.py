@@ -205,3 +205,73 @@ def test_fast_path_equals_the_literal_equations_in_outputs_and_gradients(case):
         assert torch.allclose(y_fast, y, rtol=0, atol=1e-9)
         for a, b in zip(g_fast, g):
             assert torch.allclose(a, b, rtol=1e-7, atol=1e-9)
+
+
+NATIVE_CASES = {  # every option the C++ kernels read (one-layer LSTM controller, read first)
+    "default": {},
+    "two_read_three_write": dict(read_heads=2, write_heads=3),
+    "linear_wide_shifts": dict(key_activation="linear", add_activation="linear", shifts=(-2, 0, 1, 3)),
+    "fixed_start_shifts_0_1": dict(init_memory="random", learned_init_state=False, shifts=(0, 1)),
+    "learned_memory_no_clip": dict(init_memory="learned", head_clip=0.0, output_clip=0.0),
+    "tight_clip": dict(head_clip=1.0),
+}
+
+
+def _native_or_skip():
+    from ntm_bench.ntm import native
+    if native._compiler() is None:
+        pytest.skip("no C++ compiler on this machine: the NTM runs on its Python path")
+    assert native.available(), native.error()  # a compiler but no kernels is a bug
+
+
+@pytest.mark.parametrize("case", list(NATIVE_CASES))
+def test_native_kernels_equal_the_python_path_in_outputs_and_gradients(case):
+    _native_or_skip()
+    cfg = NTMConfig(**{**SMALL, **NATIVE_CASES[case]}, native="always")
+    torch.manual_seed(0)
+    nat = NTM(4, 3, cfg).double()
+    with torch.no_grad():
+        nat.heads.proj.weight.mul_(4)
+    py = NTM(4, 3, dataclasses.replace(cfg, native="never")).double()
+    py.load_state_dict(nat.state_dict())
+    x = inputs(dtype=torch.float64)
+    y_nat, g_nat = _outputs_and_grads(nat, nat, x)
+    y_py, g_py = _outputs_and_grads(py, py, x)
+    assert torch.allclose(y_nat, y_py, rtol=0, atol=1e-12)
+    for a, b in zip(g_nat, g_py):
+        assert torch.allclose(a, b, rtol=1e-7, atol=1e-9)
+    with torch.no_grad():  # the inference path saves nothing per step, same outputs
+        assert torch.allclose(nat(x), y_py, rtol=0, atol=1e-12)
+
+
+def test_native_kernels_in_float32_are_as_close_to_float64_as_the_python_path():
+    _native_or_skip()  # float32 uses the kernels' own vectorised exp and log
+    torch.manual_seed(0)
+    nat = NTM(9, 8, NTMConfig(native="always"))
+    with torch.no_grad():
+        nat.heads.proj.weight.mul_(4)
+    py = NTM(9, 8, NTMConfig(native="never"))
+    py.load_state_dict(nat.state_dict())
+    ref = NTM(9, 8, NTMConfig(native="never")).double()
+    ref.load_state_dict(nat.state_dict())
+    x = inputs(B=8, T=30, I=9)
+    y_ref, g_ref = _outputs_and_grads(ref, ref, x.double())
+    for model in (nat, py):
+        y, g = _outputs_and_grads(model, model, x)
+        assert (y.double() - y_ref).abs().max() < 1e-5
+        for name, a, b in zip([n for n, _ in model.named_parameters()], g, g_ref):
+            if name != "memory.init_weight_logits":  # tiny, cancelling sums: float32 noise either way
+                assert (a.double() - b).abs().max() <= 1e-4 * b.abs().max() + 1e-7, name
+
+
+def test_native_always_fails_clearly_without_the_kernels_and_auto_falls_back(monkeypatch):
+    from ntm_bench.ntm import native
+    monkeypatch.setattr(native, "_state", {"ok": False, "error": "RuntimeError: no C++ compiler found"})
+    x = inputs()
+    with pytest.raises(BenchError, match="native='always'.*no C\\+\\+ compiler"):
+        build(native="always")(x)
+    with pytest.warns(UserWarning, match="Python path"):
+        y = build(native="auto")(x)
+    assert torch.equal(y, build(native="never")(x))
+    with pytest.raises(BenchError, match="native.*valid"):
+        NTMConfig(native="fast")

@@ -52,6 +52,11 @@ class NTMConfig:
     # one graph node with a hand-written backward over time (`sequence.py`; same numbers up to
     # float rounding). False: one node per step and block (the `fused.py` path).
     fused_sequence: bool = True
+    # With fused_sequence on a CPU: run the recurrence on the C++ kernels (`native.py`, built once
+    # per machine with the system's C++ compiler; ~Nx faster, same equations, different float
+    # rounding). "auto": when they build, else the Python path with a warning; "always": an error
+    # if they do not; "never": the Python path.
+    native: Literal["auto", "always", "never"] = "auto"
 
     def __post_init__(self):
         for name in ("memory_rows", "memory_width", "read_heads", "write_heads", "controller_size",
@@ -67,7 +72,8 @@ class NTMConfig:
         if self.controller == "feedforward" and self.controller_layers != 1:
             raise BenchError("NTM option 'controller_layers' must be 1 with controller 'feedforward'")
         for name, allowed in (("controller", ("lstm", "feedforward")), ("order", ("read_first", "write_first")),
-                              ("init_memory", ("constant", "learned", "random"))):
+                              ("init_memory", ("constant", "learned", "random")),
+                              ("native", ("auto", "always", "never"))):
             if getattr(self, name) not in allowed:
                 raise BenchError(f"NTM option {name!r}: {getattr(self, name)!r}; valid: {choices(allowed)}")
 

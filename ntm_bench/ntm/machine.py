@@ -17,6 +17,7 @@ from ntm_bench.ntm.addressing import HeadLayout
 from ntm_bench.ntm.config import PRESETS, NTMConfig
 from ntm_bench.ntm.controller import FeedForwardController, LSTMController
 from ntm_bench.ntm.memory import Heads, Memory
+from ntm_bench.ntm import native
 from ntm_bench.ntm.sequence import NTMSequence
 from ntm_bench.registry import register_model
 
@@ -96,10 +97,18 @@ class NTM(nn.Module):
         ws, ms = [], []
         # The whole-sequence node keeps every step's memory for its backward: only worth it when
         # gradients are wanted; without them the step loop keeps one memory at a time.
-        if self._whole_sequence() and torch.is_grad_enabled() and not (record or record_memory):
+        whole = self._whole_sequence() and not (record or record_memory)
+        use_native = whole and native.usable(self.cfg.native, x.device, x.dtype)
+        if use_native or (whole and torch.is_grad_enabled()):
             (h0, c0), = ctrl
-            HR, mem, w, c = NTMSequence.apply(xp, self.controller.w_rh, self.heads.proj.weight, self.heads.proj.bias,
-                                              mem, w, reads, h0, c0, self.heads.layout, shift)
+            args = (xp, self.controller.w_rh, self.heads.proj.weight, self.heads.proj.bias, mem, w, reads, h0, c0,
+                    self.heads.layout)
+            if not use_native:
+                HR, mem, w, c = NTMSequence.apply(*args, shift)
+            elif torch.is_grad_enabled():
+                HR, mem, w, c = native.NativeSequence.apply(*args)
+            else:  # nothing saved per step: memory does not grow with the length
+                HR, mem, w, c = native.run_inference(*args)
             RM = reads.shape[1] * reads.shape[2]
             reads, ctrl = HR[-1, :, :RM].view(reads.shape), ((HR[-1, :, RM:], c),)
             # HR[t + 1] = [r_t, h_t]: the output layer's columns [h, r] swapped to match

@@ -1,0 +1,169 @@
+"""The NTM's whole-sequence recurrence in C++ (`kernels.cpp`), built on first use.
+
+Why: after `sequence.py` the NTM is still ~110 small torch ops per time step, and on a CPU
+their per-op overhead, not the arithmetic, is most of a training step. `kernels.cpp` runs the
+same recurrence (one-layer LSTM controller, read-first heads) as plain loops per sequence, with
+only the controller's matmuls left to torch. Same equations, different float rounding; the tests
+check it against the Python path and the literal equations in float64.
+
+Build: the system's C++ compiler (`$CXX`, else g++, else c++) against this torch's headers, no
+other tool. The library is cached under `$NTM_BENCH_CACHE` (default ~/.cache/ntm_bench), keyed by
+the source, torch's version, the compiler and this CPU, so a machine compiles it once (~15-30 s)
+and every later process only loads it. Built with -march=native: results are bitwise
+reproducible on one machine, not across CPU models. Without a compiler, or if the build fails,
+`NTMConfig.native="auto"` warns once and uses the Python path; `native="always"` raises.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from ntm_bench.errors import BenchError
+
+SOURCE = Path(__file__).with_name("kernels.cpp")
+FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fopenmp-simd", "-std=c++20", "-shared", "-fPIC", "-w"]
+_state: dict = {}  # "ok": bool, "error": str, "path": Path
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("NTM_BENCH_CACHE") or Path.home() / ".cache" / "ntm_bench"
+    return Path(root) / "kernels"
+
+
+def _compiler() -> str | None:
+    for name in (os.environ.get("CXX"), "g++", "c++"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def _cpu_id() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = [ln for ln in f if ln.startswith(("model name", "flags"))]
+        return "".join(sorted(set(lines)))
+    except OSError:
+        return platform.processor()
+
+
+def _command(cxx: str, output: str) -> list[str]:
+    torch_dir = Path(torch.__file__).parent
+    include = torch_dir / "include"
+    return [cxx, *FLAGS, f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}", f"-I{include}",
+            f"-I{include / 'torch' / 'csrc' / 'api' / 'include'}", str(SOURCE), f"-L{torch_dir / 'lib'}",
+            "-ltorch_cpu", "-lc10", f"-Wl,-rpath,{torch_dir / 'lib'}", "-o", output]
+
+
+def _target(cxx: str) -> Path:
+    """Where the library for this source, torch, compiler and CPU lives in the cache."""
+    version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    key = "\0".join([SOURCE.read_text(), torch.__version__, version, _cpu_id(), *_command(cxx, "")[1:]])
+    return cache_dir() / hashlib.sha256(key.encode()).hexdigest()[:16] / "ntm_kernels.so"
+
+
+def _build(cxx: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)  # concurrent builds: last rename wins
+    os.close(fd)
+    try:
+        proc = subprocess.run(_command(cxx, tmp), capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{cxx} failed: {proc.stderr.strip()[-2000:]}")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def available(announce=None) -> bool:
+    """Build (once per machine) and load the kernels; False, with the reason in `error()`, if not.
+    announce(message) is called before a build (it takes ~15-30 s)."""
+    if "ok" not in _state:
+        try:
+            if sys.platform != "linux":
+                raise RuntimeError(f"only built on Linux (this is {sys.platform})")
+            cxx = _compiler()
+            if cxx is None:
+                raise RuntimeError("no C++ compiler found (set $CXX, or install g++)")
+            target = _target(cxx)
+            if not target.exists():
+                if announce:
+                    announce(f"building the NTM's C++ kernels into {target.parent} (once per machine, ~15-30 s)")
+                _build(cxx, target)
+            torch.ops.load_library(str(target))
+            _state.update(ok=True, path=target)
+        except Exception as e:  # noqa: BLE001 - any failure means: use the Python path
+            _state.update(ok=False, error=f"{type(e).__name__}: {e}")
+    return _state["ok"]
+
+
+def error() -> str:
+    return _state.get("error", "")
+
+
+def usable(mode: str, device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether the NTM with option native=`mode` ("auto", "always", "never") runs on the kernels."""
+    if mode == "never":
+        return False
+    if device.type != "cpu" or dtype not in (torch.float32, torch.float64):
+        if mode == "always":
+            raise BenchError(f"NTM option native='always': the C++ kernels run on a CPU in float32/float64, "
+                             f"not on {device.type} in {dtype}; use native='auto' or 'never'")
+        return False
+    if available():
+        return True
+    if mode == "always":
+        raise BenchError(f"NTM option native='always', but the C++ kernels are not available: {error()}")
+    if not _state.get("warned"):
+        warnings.warn(f"ntm_bench: the NTM's C++ kernels are not available ({error()}); using the slower "
+                      f"Python path (NTM option native='never' silences this)", stacklevel=2)
+        _state["warned"] = True
+    return False
+
+
+def _call(xp, w_rh, weight, bias, Q, w, r0, h0, c0, layout, save: bool) -> list:
+    return torch.ops.ntm_bench.sequence_forward(
+        xp.contiguous(), w_rh.contiguous(), weight.contiguous(), bias.contiguous(), Q.contiguous(), w.contiguous(),
+        r0.reshape(r0.shape[0], -1).contiguous(), h0.contiguous(), c0.contiguous(), *_layout_args(layout), save)
+
+
+def _layout_args(layout) -> tuple:
+    return (layout.read_heads, layout.write_heads, list(layout.shifts), layout.key_tanh, layout.add_tanh,
+            float(layout.clip))
+
+
+class NativeSequence(torch.autograd.Function):
+    """`sequence.NTMSequence` on the C++ kernels: the same inputs (less the shifter) and outputs,
+    HR (T + 1, B, R*M + C) and the final Q (B, M, N), w (B, H, N) and c (B, C)."""
+
+    @staticmethod
+    def forward(ctx, xp, w_rh, weight, bias, Q, w, r0, h0, c0, layout):
+        HR, Qf, wf, cf, *saved = _call(xp, w_rh, weight, bias, Q, w, r0, h0, c0, layout, save=True)
+        ctx.layout, ctx.r_shape = layout, r0.shape
+        ctx.save_for_backward(w_rh, weight, HR, *saved)
+        return HR, Qf, wf, cf
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_HR, d_Q, d_w, d_c):
+        w_rh, weight, HR, *saved = ctx.saved_tensors
+        d_xp, d_w_rh, d_weight, d_bias, d_Q0, d_w0, d_r0, d_h0, d_c0 = torch.ops.ntm_bench.sequence_backward(
+            d_HR, d_Q, d_w, d_c, w_rh.contiguous(), weight.contiguous(), HR, *saved, *_layout_args(ctx.layout))
+        return d_xp, d_w_rh, d_weight, d_bias, d_Q0, d_w0, d_r0.view(ctx.r_shape), d_h0, d_c0, None
+
+
+def run_inference(xp, w_rh, weight, bias, Q, w, r0, h0, c0, layout):
+    """The forward without gradients and without saving anything per step: its memory does not
+    grow with the length (evaluation)."""
+    HR, Qf, wf, cf, *_ = _call(xp, w_rh, weight, bias, Q, w, r0, h0, c0, layout, save=False)
+    return HR, Qf, wf, cf
