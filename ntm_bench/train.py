@@ -474,6 +474,8 @@ def _run_locked(spec: RunSpec, run_dir: Path, progress) -> dict:
         summary["model"].update(params=count_params(tr.model), reference=tr.entry.reference)
         info = tr.train()
         summary["training"] = info
+        if getattr(tr.model, "kernels", None):  # the NTM: C++ kernels or Python path (float rounding differs)
+            summary["env"]["ntm_kernels"] = tr.model.kernels
         if info["stopped_by"] == "diverged":
             where = summary["model"]["plugin"]
             summary.update(status="diverged", error=(f"plugin {where!r}: " if where else "") + info.pop("diverged_what"))

@@ -99,6 +99,7 @@ class NTM(nn.Module):
         # gradients are wanted; without them the step loop keeps one memory at a time.
         whole = self._whole_sequence() and not (record or record_memory)
         use_native = whole and native.usable(self.cfg.native, x.device, x.dtype)
+        self.kernels = "native" if use_native else "python"  # which code ran last (records name it)
         if use_native or (whole and torch.is_grad_enabled()):
             (h0, c0), = ctrl
             args = (xp, self.controller.w_rh, self.heads.proj.weight, self.heads.proj.bias, mem, w, reads, h0, c0,
