@@ -122,8 +122,6 @@ def cmd_run(a) -> int:
         plugins.append(str(Path(path).resolve()))
     suite = load_suite(a.suite, a.overrides, tasks=a.tasks, models=a.models, seeds=a.seeds, device=a.device)
     out = a.out or Path("results") / suite.name
-    if suite.train.device == "cpu" and any(m.model == "ntm" for m in suite.models.values()):
-        _prepare_native()
     result = run_suite(suite, out, plugins, workers=a.workers, executor=a.executor, scheduler=a.scheduler)
     bad = {k: v for k, v in result["statuses"].items() if v != "ok"}
     for run_id, status in sorted(bad.items()):
@@ -137,15 +135,6 @@ def cmd_run(a) -> int:
     print(f"records: {out / 'runs'}  ({len(result['statuses'])} run now, {len(result['skipped'])} skipped as "
           f"complete, {result['wall_s']:.0f} s)")
     return 1 if any(v not in ("ok", "diverged") for v in result["statuses"].values()) else 0
-
-
-def _prepare_native() -> None:
-    """Build the NTM's C++ kernels now, if they are not built yet, rather than inside a timed run."""
-    from ntm_bench.ntm import native
-
-    if not native.available(announce=lambda msg: print(msg, file=sys.stderr, flush=True)):
-        print(f"note: the NTM's C++ kernels are not available ({native.error()}); the NTM runs on its "
-              f"slower Python path", file=sys.stderr)
 
 
 def short_table(out: Path) -> str:
@@ -233,7 +222,9 @@ def cmd_speed(a) -> int:
     from ntm_bench.speed import copy_solve, format_speed, measure
 
     if a.device == "cpu":
-        _prepare_native()
+        from ntm_bench.ntm import native
+
+        native.prepare()
     result = measure(quick=a.quick, device=a.device)
     result["copy_solve"] = copy_solve(seeds=(0,) if a.quick else (0, 1, 2), device=a.device)
     result["copy_solve_s"] = result["copy_solve"]["median_s"]

@@ -146,6 +146,10 @@ def run_suite(suite: Suite, out: Path, plugins=(), workers: int = 1, executor: s
     write_suite_record(suite, out, plugins)
     print(f"suite {suite.name}: {len(todo) + len(done)} runs, {len(done)} already complete, "
           f"{len(todo)} to run -> {out}", file=sys.stderr)
+    if executor != "dask" and any(s.model["model"] == "ntm" and s.train["device"] == "cpu" for s in todo):
+        from ntm_bench.ntm import native
+
+        native.prepare()  # workers on this machine then only load the kernels
     t0 = time.perf_counter()
     if not todo:
         statuses = {}

@@ -4,7 +4,8 @@ Workload (the paper's copy task, Graves 2014 §4.1): lengths L ~ U{1..20} per se
 padded to its longest sequence (T = 2 L_max + 1), input 9 / output 8. A training step is
 forward + BCE-with-logits on the scored steps + backward + Adam step. Models, built through the
 registry with their default options: "ntm" (LSTM controller 100, memory 128 x 20, one read and
-one write head), "lstm", "transformer", and a reference row "nn_lstm": a bare
+one write head; on a CPU its C++ kernels), "ntm_python" (the same NTM on its Python path, for
+comparison), "lstm", "transformer", and a reference row "nn_lstm": a bare
 torch.nn.LSTM(9 + 20, 100) + Linear(100, 8), i.e. an NTM's controller without its memory.
 Evaluation (no grad) runs long sequences: copy length 250 (T = 501), batch 64, the NTM with 512
 memory rows. The NTM's evaluation time is also measured at lengths 125/250/500 (rows 512) and at
@@ -34,7 +35,7 @@ from torch import nn
 
 from ntm_bench.errors import BenchError
 
-MODELS = ("ntm", "lstm", "transformer", "nn_lstm")
+MODELS = ("ntm", "ntm_python", "lstm", "transformer", "nn_lstm")
 INPUT, OUTPUT = 9, 8  # copy: 8 bits + delimiter in, 8 bits out
 TRAIN_LENGTHS = (1, 20)  # Graves 2014 §4.1
 
@@ -76,6 +77,8 @@ def _build(name: str, device: str):
 
     if name == "nn_lstm":
         return BareLSTM(INPUT, OUTPUT).to(device)
+    if name == "ntm_python":  # the same NTM on its Python path (NTMConfig.native="never")
+        return get_model("ntm").build(INPUT, OUTPUT, {"native": "never"}).to(device)
     if name not in model_names():
         return None
     return get_model(name).build(INPUT, OUTPUT).to(device)
@@ -285,7 +288,7 @@ def measure(quick: bool = False, device: str = "cpu", batch_sizes=(1, 32, 256), 
                 break
             row["train"][str(B)] = r
         else:
-            rows = settings.eval_rows if name == "ntm" else None
+            rows = settings.eval_rows if name.startswith("ntm") else None
             row["eval"] = _run({**base, "model": name, "mode": "eval", "batch": settings.eval_batch,
                                 "length": settings.eval_length, "rows": rows, "count": 1}, isolate)
             oks = [r for r in [*row["train"].values(), row["eval"]] if r.get("status") == "ok"]

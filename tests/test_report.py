@@ -26,6 +26,7 @@ from ntm_bench.errors import BenchError
 from ntm_bench.report import build, figures, tables
 from ntm_bench.report.fingerprints import fingerprints
 from ntm_bench.report.load import load_results
+from ntm_bench.report.memory import memory_runs
 from ntm_bench.report.render import latex_escape
 from ntm_bench.report.style import model_styles
 
@@ -312,3 +313,14 @@ def test_model_styles_are_fixed_for_builtins_and_follow_sorted_order_for_others(
     assert a["alpha"] == b["alpha"] and a["zeta"] == b["zeta"]
     assert len({(s.color, s.marker) for s in b.values()}) == 5
     assert model_styles(["ngram", "ntm"], reference={"ngram"})["ngram"].color == "#000000"
+
+
+def test_the_memory_picture_shows_the_seed_that_generalised_best(tmp_path):
+    root = _copy_fixture("basic", tmp_path)
+    for seed in (0, 1, 2):  # seed 2 has the best unseen sequence accuracy (1.0 at 30 and 50)
+        torch.save(_attention(30, 128, "30", [30], ["length"], {"length": 20}),
+                   root / "runs" / f"copy__ntm__s{seed}" / "attention.pt")
+    results = load_results(root)
+    assert memory_runs(results, "copy", "ntm") == [("copy", "ntm", "copy__ntm__s2")]
+    (root / "runs" / "copy__ntm__s2" / "attention.pt").unlink()
+    assert memory_runs(load_results(root), "copy", "ntm") == [("copy", "ntm", "copy__ntm__s0")]

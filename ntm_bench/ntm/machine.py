@@ -13,11 +13,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ntm_bench.errors import BenchError
+from ntm_bench.ntm import native
 from ntm_bench.ntm.addressing import HeadLayout
 from ntm_bench.ntm.config import PRESETS, NTMConfig
 from ntm_bench.ntm.controller import FeedForwardController, LSTMController
 from ntm_bench.ntm.memory import Heads, Memory
-from ntm_bench.ntm import native
 from ntm_bench.ntm.sequence import NTMSequence
 from ntm_bench.registry import register_model
 

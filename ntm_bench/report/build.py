@@ -163,7 +163,8 @@ def build_report(dir) -> list[Path]:
                          f"error bars: ± one standard deviation over seeds."))
     for task, model, run_id in memory_runs(results):
         figs.append((lambda t=task, m=model: figures.plot_memory(results, t, m), f"memory_{_slug(task)}_{_slug(model)}",
-                     f"Memory use of {model} on {task} ({run_id}): inputs, targets, outputs (scored steps only) and "
+                     f"Memory use of {model} on {task} ({run_id}, the seed with the best sequence accuracy on the "
+                     f"unseen test points): inputs, targets, outputs (scored steps only) and "
                      f"each head's weighting over memory locations against time, for one test sequence; "
                      f"darker = larger: inputs and outputs from 0 (white) to 1 (black), each head from 0 to its "
                      f"largest weight (given on its axis). Long memories are cropped to the rows the heads use "

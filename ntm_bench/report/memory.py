@@ -11,6 +11,8 @@ rows than the heads touch, the location axis is cropped to the rows that ever ge
 """
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 
 import numpy as np
@@ -41,16 +43,25 @@ def load_attention(path: Path, problems: list[str] | None = None) -> dict | None
 
 
 def memory_runs(results: Results, task: str | None = None, model: str | None = None) -> list[tuple]:
-    """(task, model, run_id) to picture: per task and model, the lowest seed with an attention record."""
+    """(task, model, run_id) to picture: per task and model, among the runs with an attention record,
+    the one with the best sequence accuracy on the unseen test points (then the fewest bits there,
+    then the lowest seed): the picture shows what the model learned at its best, and names the seed."""
     runs = results.runs[results.runs["run_id"].isin(results.attention)]
     if task is not None:
         runs = runs[(runs["task"] == task) | (runs["task"].str.split("@v").str[0] == task)]
     if model is not None:
         runs = runs[runs["model"] == model]
+    ev = results.evals
+    unseen = ev[ev["split"] == "unseen"] if "split" in ev else ev.iloc[:0]
+    acc = unseen.groupby("run_id")["seq_accuracy"].mean() if "seq_accuracy" in unseen else {}
+    bits = unseen.groupby("run_id")["bits"].mean() if "bits" in unseen else {}
+    runs = runs.assign(_acc=runs["run_id"].map(acc).astype(float).fillna(-1.0),
+                       _bits=runs["run_id"].map(bits).astype(float).fillna(math.inf))
     out = []
     for t in sorted(set(runs["task"])):
         for m in model_order(set(runs.loc[runs["task"] == t, "model"])):
-            sub = runs[(runs["task"] == t) & (runs["model"] == m)].sort_values(["seed", "run_id"])
+            sub = runs[(runs["task"] == t) & (runs["model"] == m)].sort_values(
+                ["_acc", "_bits", "seed", "run_id"], ascending=[False, True, True, True])
             out.append((t, m, sub["run_id"].iloc[0]))
     return out
 

@@ -1,0 +1,31 @@
+"""The speed benchmark's plumbing (not its figures: timings are never asserted in tests)."""
+import json
+
+from ntm_bench import speed
+from ntm_bench.cli import main
+
+
+def test_speed_reports_every_key_scripts_rely_on_and_the_ratio_is_computed_from_the_rows(monkeypatch):
+    tiny = speed.SpeedSettings(train_sequences=4, repeats=1, eval_length=3, eval_rows=16, eval_batch=2,
+                               scaling_lengths=(2, 3, 4), scaling_rows=(8, 12, 16), scaling_batch=2)
+    monkeypatch.setattr(speed, "QUICK", tiny)
+    result = speed.measure(quick=True, batch_sizes=(1, 2), models=("ntm", "ntm_python", "nn_lstm"), isolate=False)
+    for key in ("ntm_b32_seq_per_s", "nn_lstm_b32_seq_per_s", "ntm_to_nn_lstm_ratio", "ntm_b1_seq_per_s"):
+        assert key in result
+    assert result["ntm_b1_seq_per_s"] == result["models"]["ntm"]["train"]["1"]["seq_per_s"] > 0
+    assert result["ntm_b32_seq_per_s"] is None  # batch 32 was not measured: no made-up figure
+    for name in ("ntm", "ntm_python", "nn_lstm"):
+        row = result["models"][name]
+        assert row["status"] == "ok" and row["eval"]["seq_per_s"] > 0
+    assert result["models"]["ntm"]["params"] == result["models"]["ntm_python"]["params"]
+    scaling = result["ntm_eval_scaling"]
+    assert [r["length"] for r in scaling["by_length"]] == [2, 3, 4] and scaling["by_length"][0]["relative"] == 1
+    text = speed.format_speed(result)
+    assert "ntm_python" in text and "nn_lstm" in text
+    assert json.loads(json.dumps(result))["ntm_b1_seq_per_s"] == result["ntm_b1_seq_per_s"]  # --json works
+
+
+def test_speed_rejects_an_unknown_device_with_one_line(capsys):
+    assert main(["speed", "--device", "tpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "tpu" in err[0] and "cpu" in err[0]
