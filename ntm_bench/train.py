@@ -387,12 +387,15 @@ class Trainer:
 
         fp = fingerprints({k: v.cpu() for k, v in weights.items()}, batch.valid)
         n = int(batch.valid[0].sum())
+        def own(t):  # a copy of the first sequence: torch.save of a view would store the whole batch
+            return t[0, :n].detach().cpu().clone()
+
         att = {"task": self.spec.task["task"], "label": self.task.point_label(point if len(point) > 1 else point[0]),
                "point": list(point), "axes": list(self.task.axes),
                "train_max": {a: rng[a][1] for a in self.task.axes},
-               "inputs": batch.inputs[0, :n].float(), "targets": batch.targets[0, :n].float(),
-               "outputs": torch.sigmoid(logits[0, :n].float()).cpu(), "mask": batch.mask[0, :n],
-               "valid": batch.valid[0, :n], "weights": {k: v[0, :n].float().cpu() for k, v in weights.items()}}
+               "inputs": own(batch.inputs.float()), "targets": own(batch.targets.float()),
+               "outputs": own(torch.sigmoid(logits.float())), "mask": own(batch.mask), "valid": own(batch.valid),
+               "weights": {k: own(v.float()) for k, v in weights.items()}}
         atomic_torch_save(self.dir / "attention.pt", att)
         return {"point": att["label"], "heads": fp}
 

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from ntm_bench.cli import main
 from ntm_bench.records import read_summary
@@ -56,7 +57,11 @@ def test_smoke_learning_curve_is_recorded(smoke_dir):
 def test_ntm_run_stores_attention_and_fingerprints(smoke_dir):
     s = read_summary(smoke_dir / "runs" / "copy__ntm__s0")
     assert s["fingerprints"]["heads"], s["fingerprints"]
-    assert (smoke_dir / "runs" / "copy__ntm__s0" / "attention.pt").exists()
+    att = torch.load(smoke_dir / "runs" / "copy__ntm__s0" / "attention.pt")
+    w = att["weights"]["write0"]
+    assert w.shape[0] == att["inputs"].shape[0] and w.shape[1] >= 8  # (steps, rows) of one sequence
+    for t in (att["inputs"], att["outputs"], w):  # saved alone, not as a view of the whole test batch
+        assert t.untyped_storage().nbytes() == t.numel() * t.element_size()
 
 
 def test_rerun_skips_complete_runs_and_redoes_the_rest(smoke_dir, capsys):

@@ -53,7 +53,7 @@ class NTMConfig:
     # float rounding). False: one node per step and block (the `fused.py` path).
     fused_sequence: bool = True
     # With fused_sequence on a CPU: run the recurrence on the C++ kernels (`native.py`, built once
-    # per machine with the system's C++ compiler; about 2x faster at batch 32 and 3.5x at batch 1,
+    # per machine with the system's C++ compiler; 2.5x faster at batch 32 and 4.3x at batch 1,
     # README "Speed"; same equations, different float rounding). "auto": the kernels when they
     # build, else the Python path with one warning; "always": an error if they do not build;
     # "never": the Python path.

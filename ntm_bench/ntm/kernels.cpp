@@ -349,14 +349,16 @@ void memory_backward(const Layout& L, const T* v, const T* Q, const T* wprev, co
       if (std::abs(v[i]) > c) dv[i] = 0;
 }
 
-inline int64_t scratch_size(const Layout& L) { return 2 * L.H * L.N + 8 * L.N + L.H * L.M + 2 * L.W * L.M + 3 * L.H + L.H * L.S; }
+inline int64_t scratch_size(const Layout& L) {  // memory_backward's scratch
+  return 2 * L.H * L.N + 8 * L.N + L.H * L.M + 2 * L.W * L.M + 3 * L.H + L.H * L.S;
+}
 
 // Forward over the whole sequence. xp (T, B, 4C) input gate pre-activations (bias included),
 // w_rh (4C, R*M + C), weight (P, C) and bias (P) of the head projection, Q0 (B, M, N), w0 (B, H, N),
 // r0 (B, R*M), h0 and c0 (B, C). save: keep every step's values for the backward (training).
 // Returns HR (T + 1, B, R*M + C) [row t + 1 = (r_t, h_t)], Q_T, w_T, c_T and the saved tensors
-// V (T, B, P), G (T, B, 4C) activated gates, TC (T, B, C) tanh of the cell states, Cs (T + 1, B, C), Qs (T + 1, B, M, N), Ws (T + 1, B, H, N),
-// AUX (T, B, A) (empty when not save).
+// V (T, B, P) head projections, G (T, B, 4C) activated gates, TC (T, B, C) tanh of the cell states,
+// Cs (T + 1, B, C), Qs (T + 1, B, M, N), Ws (T + 1, B, H, N), AUX (T, B, A) (all empty when not save).
 std::vector<at::Tensor> sequence_forward(const at::Tensor& xp, const at::Tensor& w_rh, const at::Tensor& weight,
                                          const at::Tensor& bias, const at::Tensor& Q0, const at::Tensor& w0,
                                          const at::Tensor& r0, const at::Tensor& h0, const at::Tensor& c0,

@@ -36,8 +36,17 @@ _state: dict = {}  # "ok": bool, "error": str, "path": Path
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("NTM_BENCH_CACHE") or Path.home() / ".cache" / "ntm_bench"
-    return Path(root) / "kernels"
+    """$NTM_BENCH_CACHE/kernels, else ~/.cache/ntm_bench/kernels, else (not writable) a temp folder."""
+    if os.environ.get("NTM_BENCH_CACHE"):
+        return Path(os.environ["NTM_BENCH_CACHE"]) / "kernels"
+    home = Path.home() / ".cache" / "ntm_bench" / "kernels"
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        if os.access(home, os.W_OK):
+            return home
+    except OSError:
+        pass
+    return Path(tempfile.gettempdir()) / f"ntm_bench-{os.getuid()}" / "kernels"
 
 
 def _compiler() -> str | None:
@@ -65,9 +74,10 @@ def _command(cxx: str, output: str) -> list[str]:
 
 
 def _target(cxx: str) -> Path:
-    """Where the library for this source, torch, compiler and CPU lives in the cache."""
+    """Where the library for this source, torch version, compiler, flags and CPU lives in the cache
+    (shared by every clone and environment on the machine)."""
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
-    key = "\0".join([SOURCE.read_text(), torch.__version__, version, _cpu_id(), *_command(cxx, "")[1:]])
+    key = "\0".join([SOURCE.read_text(), torch.__version__, version, _cpu_id(), *FLAGS])
     return cache_dir() / hashlib.sha256(key.encode()).hexdigest()[:16] / "ntm_kernels.so"
 
 
@@ -77,8 +87,10 @@ def _build(cxx: str, target: Path) -> None:
     os.close(fd)
     try:
         proc = subprocess.run(_command(cxx, tmp), capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{cxx} failed: {proc.stderr.strip()[-2000:]}")
+        if proc.returncode != 0:  # the first error line is the one that says what is wrong
+            lines = proc.stderr.strip().splitlines()
+            first = next((ln for ln in lines if "error" in ln), lines[-1] if lines else "(no output)")
+            raise RuntimeError(f"{cxx} failed: {first.strip()}")
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -113,6 +125,7 @@ def prepare() -> None:
     if not available(announce=lambda msg: print(msg, file=sys.stderr, flush=True)):
         print(f"note: the NTM's C++ kernels are not available ({error()}); the NTM runs on its slower "
               f"Python path", file=sys.stderr)
+        _state["warned"] = True  # said once is enough
 
 
 def error() -> str:
