@@ -324,3 +324,17 @@ def test_the_memory_picture_shows_the_seed_that_generalised_best(tmp_path):
     assert memory_runs(results, "copy", "ntm") == [("copy", "ntm", "copy__ntm__s2")]
     (root / "runs" / "copy__ntm__s2" / "attention.pt").unlink()
     assert memory_runs(load_results(root), "copy", "ntm") == [("copy", "ntm", "copy__ntm__s0")]
+
+
+def test_accuracy_error_bars_stop_at_0_and_1(basic):
+    from matplotlib.collections import LineCollection
+
+    results = basic
+    fig = figures.plot_lengths(results, "seq_accuracy", task="copy")
+    ends = [y for ax in fig.axes for c in ax.collections if isinstance(c, LineCollection)
+            for seg in c.get_segments() for _, y in seg]
+    assert ends and max(ends) == 1.0 and min(ends) >= 0.0  # copy/ntm at 50: mean 0.71, sd 0.40
+    fig = figures.plot_lengths(results, "bits", task="copy")  # unbounded: plain ± sd
+    ends = [y for ax in fig.axes for c in ax.collections if isinstance(c, LineCollection)
+            for seg in c.get_segments() for _, y in seg]
+    assert min(ends) < 0  # copy/ntm at 50: mean 6.33 bits, sd 8.4

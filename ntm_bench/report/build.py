@@ -160,7 +160,7 @@ def build_report(dir) -> list[Path]:
             figs.append((lambda m=metric: figures.plot_lengths(results, m), f"lengths_{metric}",
                          f"Generalisation: {figures.LENGTH_LABELS[metric]} at each test point (best checkpoint), "
                          f"one panel per task; the grey band is the training range. Markers: mean over seeds; "
-                         f"error bars: ± one standard deviation over seeds."))
+                         f"error bars: ± one standard deviation over seeds (for accuracies, cut at 0 and 1)."))
     for task, model, run_id in memory_runs(results):
         figs.append((lambda t=task, m=model: figures.plot_memory(results, t, m), f"memory_{_slug(task)}_{_slug(model)}",
                      f"Memory use of {model} on {task} ({run_id}, the seed with the best sequence accuracy on the "

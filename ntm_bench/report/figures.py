@@ -26,6 +26,8 @@ CURVE_LABELS = {
     "train_bits": "training cost (bits per sequence)",
 }
 CURVE_X = {"sequences": "sequences seen", "wall_s": "wall-clock time (s)", "step": "optimiser steps"}
+BOUNDED = ("bit_accuracy", "seq_accuracy")  # metrics in [0, 1]: error bars are clipped to it
+
 LENGTH_LABELS = {
     "bits": "cost (bits per sequence)",
     "bit_errors": "bit errors per sequence",
@@ -124,7 +126,8 @@ def length_axis(results: Results, task: str) -> tuple[str, str | None]:
 
 def plot_lengths(results: Results, metric: str = "bit_errors", task: str | None = None):
     """Test metric against test length (or items, repeats: the task's axis), one panel per task;
-    the training range shaded; markers = mean over seeds, error bars = ± sd over seeds."""
+    the training range shaded; markers = mean over seeds, error bars = ± sd over seeds (clipped to
+    [0, 1] for accuracies)."""
     if metric not in LENGTH_LABELS:
         raise BenchError(f"unknown length metric {metric!r}; valid: {', '.join(sorted(LENGTH_LABELS))}")
     ev = results.evals.dropna(subset=[metric])
@@ -164,7 +167,12 @@ def plot_lengths(results: Results, metric: str = "bit_errors", task: str | None 
                 dodge = (k - (len(models) - 1) / 2) * 0.012 * span  # keep error bars of models apart
                 xs = np.array([xpos[p] for p in g.index], dtype=float) + dodge
                 st = styles[m]
-                ax.errorbar(xs, g["mean"], yerr=g["std"].fillna(0.0).to_numpy(), color=st.color,
+                sd = g["std"].fillna(0.0).to_numpy()
+                yerr = sd
+                if metric in BOUNDED:  # an accuracy: the bar stops at 0 and 1, where the values do
+                    mean = g["mean"].to_numpy()
+                    yerr = np.stack([np.minimum(sd, mean - 0.0), np.minimum(sd, 1.0 - mean)])
+                ax.errorbar(xs, g["mean"], yerr=yerr, color=st.color,
                             linestyle=st.linestyle, marker=st.marker, capsize=2, elinewidth=0.7, label=m)
                 if m in reference and len(points) == 1:  # e.g. the optimal N-gram cost: a level to compare with
                     ax.axhline(float(g["mean"].iloc[0]), color=st.color, linestyle=st.linestyle, linewidth=0.8)
