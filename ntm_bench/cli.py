@@ -104,10 +104,13 @@ def make_parser() -> argparse.ArgumentParser:
     pl.add_argument("--format", choices=["pdf", "png", "svg"], default="pdf")
     pl.add_argument("--out", type=Path, help="output file path without extension (default: DIR/figures/...)")
 
-    sp = sub.add_parser("speed", help="the speed benchmark (prints figures; not a test)")
+    sp = sub.add_parser("speed", help="the speed benchmark (prints figures; not a test)",
+                        description="Training and evaluation throughput of ntm, ntm_python (the NTM on its Python path), "
+                                    "lstm, transformer and a bare nn.LSTM reference; the NTM-to-nn.LSTM ratio; time to "
+                                    "solve copy; evaluation scaling. See ntm_bench/speed.py.")
     sp.add_argument("--quick", action="store_true", help="a shorter version")
     sp.add_argument("--json", action="store_true", help="print the figures as JSON")
-    sp.add_argument("--device", default="cpu")
+    sp.add_argument("--device", default="cpu", help="cpu (default; the NTM on its C++ kernels) or cuda")
     return p
 
 
