@@ -127,8 +127,13 @@ def cmd_run(a) -> int:
     out = a.out or Path("results") / suite.name
     result = run_suite(suite, out, plugins, workers=a.workers, executor=a.executor, scheduler=a.scheduler)
     bad = {k: v for k, v in result["statuses"].items() if v != "ok"}
+    from ntm_bench.records import read_summary
+
     for run_id, status in sorted(bad.items()):
-        print(f"  {run_id}: {status}", file=sys.stderr)
+        error = None
+        if status in ("failed", "diverged"):  # recorded by the run itself: its reason, on one line
+            error = (read_summary(Path(out) / "runs" / run_id) or {}).get("error")
+        print(f"  {run_id}: {status}" + (f": {error.splitlines()[0]}" if error else ""), file=sys.stderr)
     print(short_table(out))
     if not a.no_report:
         from ntm_bench.report.build import build_report

@@ -351,12 +351,17 @@ class AlwaysNan(nn.Module):
 """
 
 
-def test_misbehaving_plugin_models_fail_with_the_plugin_and_the_problem_named_and_the_others_finish(tmp_path):
+def test_misbehaving_plugin_models_fail_with_the_plugin_and_the_problem_named_and_the_others_finish(tmp_path,
+                                                                                                   capsys):
     plugin = write_plugin(tmp_path / "bad_models.py", BAD_MODELS)
     out = tmp_path / "out"
+    capsys.readouterr()
     rc = main(["run", "smoke", "--out", str(out), "--no-report", "--workers", "1", "--tasks", "copy", "--plugin", str(plugin),
                "--models", "raises_in_init,wrong_shape,not_a_tensor,always_nan,lstm"])
     assert rc == 1
+    err = capsys.readouterr().err.splitlines()  # the command line names each failed run and why, once
+    line = next(x for x in err if "copy__raises_in_init__s0" in x)
+    assert "failed: " in line and "ValueError: no such layer" in line
     s = {p.name.split("__")[1]: read_summary(p) for p in (out / "runs").iterdir()}
     want = {"raises_in_init": ("failed", "ValueError: no such layer"),
             "wrong_shape": ("failed", "9), expected (4, "),

@@ -123,8 +123,8 @@ def prepare() -> None:
     """Build the kernels now if they are not built yet (saying so on stderr), so that no timed run
     pays for the build; if they cannot be built, say once that the NTM will use its Python path."""
     if not available(announce=lambda msg: print(msg, file=sys.stderr, flush=True)):
-        print(f"note: the NTM's C++ kernels are not available ({error()}); the NTM runs on its slower "
-              f"Python path", file=sys.stderr)
+        print(f"note: the NTM's C++ kernels are not available ({error()}); NTM runs with native='auto' "
+              f"use its slower Python path", file=sys.stderr)
         _state["warned"] = True  # said once is enough
 
 
