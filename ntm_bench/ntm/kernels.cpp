@@ -28,6 +28,8 @@ struct Layout {
   std::vector<int64_t> shifts;  // each normalised to 0..N-1
   // offsets of the saved addressing values of one (step, sequence) in the aux buffer
   int64_t oK, oKN, oMN, oCOS, oWC, oWG, oWT, oLG, oPAR, oS, oE, oA, size;
+  // offsets in memory_backward's scratch buffer (one sequence at a time)
+  int64_t sDW, sDDOT, sDMN, sKEEP, sDKEEP, sDK, sOTHER, sDWT, sDWG, sDKEY, sDE, sDA, sDPAR, sDS, scratch;
 
   Layout(int64_t M_, int64_t R_, int64_t W_, int64_t N_, std::vector<int64_t> sh, bool kt, bool at, double c)
       : M(M_), R(R_), W(W_), H(R_ + W_), S((int64_t)sh.size()), N(N_), key_tanh(kt), add_tanh(at), clip(c) {
@@ -40,6 +42,11 @@ struct Layout {
     oCOS = take(H * N); oWC = take(H * N); oWG = take(H * N); oWT = take(H * N); oLG = take(H * N);
     oPAR = take(3 * H); oS = take(H * S); oE = take(W * M); oA = take(W * M);
     size = o;
+    o = 0;
+    sDW = take(H * N); sDDOT = take(H * N); sDMN = take(N); sKEEP = take(N); sDKEEP = take(N); sDK = take(N);
+    sOTHER = take(N); sDWT = take(N); sDWG = take(N); sDKEY = take(H * M); sDE = take(W * M); sDA = take(W * M);
+    sDPAR = take(3 * H); sDS = take(H * S);
+    scratch = o;
   }
 };
 
@@ -83,6 +90,8 @@ template <> inline float vlog(float x) {  // x > 0 and normal (here x >= 1e-12)
 }
 
 template <typename T> inline T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
+// the head parameters' clip to [-c, c] (Collier & Beel 2018); c = 0: off
+template <typename T> inline T clipped(T x, T c) { return c > 0 ? std::min(std::max(x, -c), c) : x; }
 template <typename T> inline T softplus(T x) { return x > T(20) ? x : std::log1p(std::exp(x)); }
 
 template <typename T> inline void softmax(T* x, int64_t n) {
@@ -121,7 +130,7 @@ template <typename T>
 void memory_forward(const Layout& L, const T* v, const T* Q, const T* wprev, T* Qn, T* w, T* reads, T* aux) {
   const int64_t M = L.M, N = L.N, H = L.H, R = L.R, W = L.W, D = L.D, S = L.S;
   const T c = (T)L.clip;
-  auto u = [&](int64_t i) { T x = v[i]; return c > 0 ? std::min(std::max(x, -c), c) : x; };
+  auto u = [&](int64_t i) { return clipped(v[i], c); };
   T *K = aux + L.oK, *KN = aux + L.oKN, *MN = aux + L.oMN, *COS = aux + L.oCOS, *WC = aux + L.oWC,
     *WG = aux + L.oWG, *WT = aux + L.oWT, *LG = aux + L.oLG, *PAR = aux + L.oPAR, *SS = aux + L.oS,
     *E = aux + L.oE, *A = aux + L.oA;
@@ -204,11 +213,10 @@ void memory_backward(const Layout& L, const T* v, const T* Q, const T* wprev, co
   const T *K = aux + L.oK, *KN = aux + L.oKN, *MN = aux + L.oMN, *COS = aux + L.oCOS, *WC = aux + L.oWC,
           *WG = aux + L.oWG, *WT = aux + L.oWT, *LG = aux + L.oLG, *PAR = aux + L.oPAR, *SS = aux + L.oS,
           *E = aux + L.oE, *A = aux + L.oA;
-  // scratch: dW (H x N), ddot (H x N), dmn (N), keep (N), dkeep (N), dK (N), other (N), dwt (N), dwg (N),
-  // dk (H x M), de (W x M), da (W x M), dpar (3H), ds (H x S)
-  T *dW = scratch, *ddot = dW + H * N, *dmn = ddot + H * N, *keep = dmn + N, *dkeep = keep + N, *dK = dkeep + N,
-    *other = dK + N, *dwt = other + N, *dwg = dwt + N, *dk = dwg + N, *de = dk + H * M, *da = de + W * M,
-    *dpar = da + W * M, *ds = dpar + 3 * H;
+  T *dW = scratch + L.sDW, *ddot = scratch + L.sDDOT, *dmn = scratch + L.sDMN, *keep = scratch + L.sKEEP,
+    *dkeep = scratch + L.sDKEEP, *dK = scratch + L.sDK, *other = scratch + L.sOTHER, *dwt = scratch + L.sDWT,
+    *dwg = scratch + L.sDWG, *dk = scratch + L.sDKEY, *de = scratch + L.sDE, *da = scratch + L.sDA,
+    *dpar = scratch + L.sDPAR, *ds = scratch + L.sDS;
   const T* ww = w + R * N;
   // write: Q_t = Q * keep + sum_j a_j^T w_j, keep = prod_j (1 - e_j^T w_j)
   for (int64_t i = 0; i < H * N; ++i) dW[i] = dw[i];
@@ -328,11 +336,9 @@ void memory_backward(const Layout& L, const T* v, const T* Q, const T* wprev, co
       const T k = K[h * M + m];
       dv[b0 + m] = L.key_tanh ? dk[h * M + m] * (T(1) - k * k) : dk[h * M + m];
     }
-    const T c0 = c > 0 ? std::min(std::max(v[b0 + M], -c), c) : v[b0 + M];
-    const T c1 = c > 0 ? std::min(std::max(v[b0 + M + 1], -c), c) : v[b0 + M + 1];
     const T g = PAR[3 * h + 2];
-    dv[b0 + M] = dpar[3 * h] * sigmoid(c0);
-    dv[b0 + M + 1] = dpar[3 * h + 1] * sigmoid(c1);
+    dv[b0 + M] = dpar[3 * h] * sigmoid(clipped(v[b0 + M], c));  // softplus' = sigmoid
+    dv[b0 + M + 1] = dpar[3 * h + 1] * sigmoid(clipped(v[b0 + M + 1], c));
     dv[b0 + M + 2] = dpar[3 * h + 2] * g * (T(1) - g);
     const T* s = SS + h * S;
     const T* dsh = ds + h * S;
@@ -347,10 +353,6 @@ void memory_backward(const Layout& L, const T* v, const T* Q, const T* wprev, co
   if (c > 0)
     for (int64_t i = 0; i < L.P; ++i)
       if (std::abs(v[i]) > c) dv[i] = 0;
-}
-
-inline int64_t scratch_size(const Layout& L) {  // memory_backward's scratch
-  return 2 * L.H * L.N + 8 * L.N + L.H * L.M + 2 * L.W * L.M + 3 * L.H + L.H * L.S;
 }
 
 // Forward over the whole sequence. xp (T, B, 4C) input gate pre-activations (bias included),
@@ -385,10 +387,10 @@ std::vector<at::Tensor> sequence_forward(const at::Tensor& xp, const at::Tensor&
     for (int64_t t = 0; t < T; ++t) {
       const int64_t a = save ? t : t % 2, a1 = save ? t + 1 : (t + 1) % 2, s = save ? t : 0;
       auto gates = at::addmm(xp[t], HR[t], wt_rh);  // (B, 4C)
-      auto sig = at::sigmoid(gates.narrow(1, 0, 3 * C)), tg = at::tanh(gates.narrow(1, 3 * C, C));
-      G[s].narrow(1, 0, 3 * C).copy_(sig);
-      G[s].narrow(1, 3 * C, C).copy_(tg);
-      const scalar_t *gp = G[s].data_ptr<scalar_t>(), *cp = Cs[a].data_ptr<scalar_t>();
+      auto gs = G[s], sig = gs.narrow(1, 0, 3 * C), tg = gs.narrow(1, 3 * C, C);
+      at::sigmoid_out(sig, gates.narrow(1, 0, 3 * C));  // [sigmoid(i, f, o), tanh(g)]
+      at::tanh_out(tg, gates.narrow(1, 3 * C, C));
+      const scalar_t *gp = gs.data_ptr<scalar_t>(), *cp = Cs[a].data_ptr<scalar_t>();
       scalar_t *cn = Cs[a1].data_ptr<scalar_t>(), *hr = HR[t + 1].data_ptr<scalar_t>();
       for (int64_t b = 0; b < B; ++b) {
         const scalar_t *gb = gp + b * 4 * C, *cb = cp + b * C;
@@ -405,7 +407,7 @@ std::vector<at::Tensor> sequence_forward(const at::Tensor& xp, const at::Tensor&
       }
       auto vs = V[s];
       at::addmm_out(vs, bias, HR[t + 1].narrow(1, RM, C), wt);
-      const scalar_t *vp = V[s].data_ptr<scalar_t>(), *qp = Qs[a].data_ptr<scalar_t>(), *wp = Ws[a].data_ptr<scalar_t>();
+      const scalar_t *vp = vs.data_ptr<scalar_t>(), *qp = Qs[a].data_ptr<scalar_t>(), *wp = Ws[a].data_ptr<scalar_t>();
       scalar_t *qn = Qs[a1].data_ptr<scalar_t>(), *wn = Ws[a1].data_ptr<scalar_t>(), *ap = AUX[s].data_ptr<scalar_t>();
       for (int64_t b = 0; b < B; ++b)
         memory_forward(L, vp + b * L.P, qp + b * M * N, wp + b * H * N, qn + b * M * N, wn + b * H * N,
@@ -438,7 +440,7 @@ std::vector<at::Tensor> sequence_backward(const at::Tensor& dHR, const at::Tenso
   auto dhr = at::empty({B, RMC}, opts), din = at::zeros({B, RMC}, opts), dh = at::empty({B, C}, opts);
   auto dHRc = dHR.contiguous();
   AT_DISPATCH_FLOATING_TYPES(V.scalar_type(), "ntm_sequence_backward", [&] {
-    std::vector<scalar_t> scratch(scratch_size(L));
+    std::vector<scalar_t> scratch(L.scratch);
     for (int64_t t = T - 1; t >= 0; --t) {
       at::add_out(dhr, dHRc[t + 1], din);
       const scalar_t *vp = V[t].data_ptr<scalar_t>(), *qp = Qs[t].data_ptr<scalar_t>(),
@@ -454,14 +456,14 @@ std::vector<at::Tensor> sequence_backward(const at::Tensor& dHR, const at::Tenso
       std::swap(dwa, dwb);
       at::addmm_out(dh, dhr.narrow(1, RM, C), dv[t], weight);  // + through the head projection
       // LSTM cell: c = f c_prev + i g, h = o tanh(c)
-      const scalar_t *gp = G[t].data_ptr<scalar_t>(), *cp = Cs[t].data_ptr<scalar_t>(), *cn = TC[t].data_ptr<scalar_t>(),
-                     *dhp = dh.data_ptr<scalar_t>();
+      const scalar_t *gp = G[t].data_ptr<scalar_t>(), *cp = Cs[t].data_ptr<scalar_t>(),
+                     *tcp = TC[t].data_ptr<scalar_t>(), *dhp = dh.data_ptr<scalar_t>();
       scalar_t *dcp = dc.data_ptr<scalar_t>(), *dgp = dgates[t].data_ptr<scalar_t>();
       for (int64_t b = 0; b < B; ++b) {
-        const scalar_t *gb = gp + b * 4 * C, *cb = cp + b * C, *cnb = cn + b * C, *dhb = dhp + b * C;
+        const scalar_t *gb = gp + b * 4 * C, *cb = cp + b * C, *tcb = tcp + b * C, *dhb = dhp + b * C;
         scalar_t *dcb = dcp + b * C, *dgb = dgp + b * 4 * C;
         for (int64_t j = 0; j < C; ++j) {
-          const scalar_t i = gb[j], f = gb[C + j], o = gb[2 * C + j], g = gb[3 * C + j], tc = cnb[j];
+          const scalar_t i = gb[j], f = gb[C + j], o = gb[2 * C + j], g = gb[3 * C + j], tc = tcb[j];
           const scalar_t d = dcb[j] + dhb[j] * o * (1 - tc * tc);
           dgb[j] = d * g * i * (1 - i);
           dgb[C + j] = d * cb[j] * f * (1 - f);

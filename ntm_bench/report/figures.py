@@ -171,7 +171,7 @@ def plot_lengths(results: Results, metric: str = "bit_errors", task: str | None 
                 yerr = sd
                 if metric in BOUNDED:  # an accuracy: the bar stops at 0 and 1, where the values do
                     mean = g["mean"].to_numpy()
-                    yerr = np.stack([np.minimum(sd, mean - 0.0), np.minimum(sd, 1.0 - mean)])
+                    yerr = np.stack([np.minimum(sd, mean), np.minimum(sd, 1.0 - mean)])
                 ax.errorbar(xs, g["mean"], yerr=yerr, color=st.color,
                             linestyle=st.linestyle, marker=st.marker, capsize=2, elinewidth=0.7, label=m)
                 if m in reference and len(points) == 1:  # e.g. the optimal N-gram cost: a level to compare with
