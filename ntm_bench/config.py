@@ -7,6 +7,7 @@ strings (PyYAML reads `1e-3` as a string) are coerced to the field's type.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from typing import Any, Literal, Union, get_args, get_origin
@@ -196,3 +197,18 @@ def load_yaml(path) -> dict:
     if not isinstance(data, dict):
         raise BenchError(f"config file {str(path)!r} must hold a mapping at the top level, got {type(data).__name__}")
     return data
+
+
+def sweep_label(point: dict) -> str:
+    """A sweep point ({"train.lr": 0.001, "train.batch_size": 8}) as a readable, filesystem-safe run-id
+    fragment: `batch_size=8,lr=0.001`, in the point's key order. Keys are shown by their last part,
+    or by their last two (`options.x`, `train.x`) where two keys of the point share a last part;
+    a run of characters other than letters, digits and `._+-` in a value becomes one `_`."""
+    names = [k.split(".")[-1] for k in point]
+    parts = []
+    for (key, value), name in zip(point.items(), names):
+        if names.count(name) > 1:
+            name = ".".join(key.split(".")[-2:])
+        text = repr(value) if isinstance(value, float) else str(value)
+        parts.append(f"{name}={re.sub(r'[^A-Za-z0-9._+-]+', '_', text)}")
+    return ",".join(parts)

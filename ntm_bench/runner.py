@@ -122,13 +122,20 @@ def write_suite_record(suite: Suite, out: Path, plugins=()) -> None:
               "tasks": {k: to_dict(v) for k, v in suite.tasks.items()},
               "models": {k: to_dict(v) for k, v in suite.models.items()},
               "overrides": list(suite.overrides), "plugins": [str(p) for p in plugins]}
+    if suite.sweep:
+        record["sweep"] = {k: list(v) for k, v in suite.sweep}
     try:
         old = json.loads(path.read_text())
         for key in ("tasks", "models"):
             record[key] = {**old.get(key, {}), **record[key]}
+        sweep = {k: list(v) for k, v in (old.get("sweep") or {}).items()}  # the values of every invocation
+        for key, values in record.get("sweep", {}).items():
+            sweep[key] = [*sweep.get(key, []), *(v for v in values if v not in sweep.get(key, []))]
+        if sweep:
+            record["sweep"] = sweep
         record["seeds"] = sorted(set(old.get("seeds", [])) | set(record["seeds"]))
         record["plugins"] = sorted(set(old.get("plugins", [])) | set(record["plugins"]))
-    except (OSError, json.JSONDecodeError, AttributeError):
+    except (OSError, json.JSONDecodeError, AttributeError, TypeError):
         pass
     atomic_write_json(path, record)
 

@@ -4,18 +4,27 @@ A suite is a YAML file (built-ins live in `ntm_bench/suites/` and are run by nam
 as defaults (the dataclasses below) < YAML < command line (`key.sub=value`); the training settings of
 one run resolve as suite `train` < task `train` < model `train` < the model's preset for the task <
 matching `overrides` entries. Everything is validated before any run starts.
+
+A `sweep:` (or `--sweep KEY=V1,V2`) maps `train.<field>`, `models.<label>.train.<field>` and
+`models.<label>.options.<option>` to lists of values; every combination of the values that apply to a
+(task, model) pair is a run of its own, the swept value winning over every layer above, with the
+run id `<task>__<model>__<point>__s<seed>` (`config.sweep_label`, e.g. `batch_size=8,lr=0.001`).
+`train.*` keys leave reference predictors (which do not train) alone. Runs without a sweep point
+keep the id `<task>__<model>__s<seed>`.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
 
 from ntm_bench import registry
-from ntm_bench.config import build_dataclass, coerce, load_yaml, parse_override, set_path, to_dict
+from ntm_bench.config import build_dataclass, coerce, load_yaml, parse_override, set_path, sweep_label, to_dict
 from ntm_bench.errors import BenchError, choices
 
 SUITES_DIR = Path(__file__).parent / "suites"
@@ -127,6 +136,7 @@ class RunSpec:
     data_seed: int
     init_seed: int
     plugins: tuple = ()
+    sweep: dict = dataclasses.field(default_factory=dict)  # the run's sweep point {key: value}, {} if none
 
     def to_json(self) -> dict:
         return to_dict(self)
@@ -137,6 +147,7 @@ class RunSpec:
         d = self.to_json()
         d["train"] = {k: v for k, v in d["train"].items() if k not in ("device", "threads", "checkpoint_seconds")}
         d.pop("plugins", None)
+        d.pop("sweep", None)  # a label: its values are in train / model options already
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -151,6 +162,7 @@ class Suite:
     models: dict              # label -> ModelSpec
     overrides: tuple          # ({"task": ..., "model": ..., "train": {...}, "options": {...}}, ...)
     source: str
+    sweep: tuple = ()         # ((key, (value, ...)), ...) sorted by key (parse_sweep)
 
     def runs(self, plugins=()) -> list[RunSpec]:
         out = []
@@ -160,14 +172,37 @@ class Suite:
                 if entry.tasks is not None and ts.task not in entry.tasks:
                     continue  # e.g. the optimal N-gram predictor runs on dynamic_ngrams only
                 options, train = resolve_model_for_task(ms, ts, self.overrides)
-                train_cfg = resolve_train(self.train, ts.train, ms.train, train, where=f"{tl}/{ml}")
-                for seed in self.seeds:
-                    out.append(RunSpec(
-                        run_id=f"{tl}__{ml}__s{seed}", suite=self.name,
-                        task=to_dict(ts), model={**to_dict(ms), "options": options},
-                        train=to_dict(train_cfg), eval=to_dict(self.eval),
-                        seed=seed, data_seed=seed + 10_000, init_seed=seed, plugins=tuple(plugins)))
+                for point in sweep_points(self.sweep, ml, entry.reference):
+                    label = sweep_label(point)
+                    opts = {**options, **{k.split(".")[-1]: v for k, v in point.items() if ".options." in k}}
+                    tr = {**train, **{k.split(".")[-1]: v for k, v in point.items() if ".options." not in k}}
+                    try:
+                        if point:
+                            entry.make_config(opts)
+                        train_cfg = resolve_train(self.train, ts.train, ms.train, tr, where=f"{tl}/{ml}")
+                    except BenchError as e:
+                        if not point:
+                            raise
+                        raise BenchError(f"sweep point {label} of {tl}/{ml}: {e}") from None
+                    for seed in self.seeds:
+                        out.append(RunSpec(
+                            run_id=f"{tl}__{ml}__{label + '__' if point else ''}s{seed}", suite=self.name,
+                            task=to_dict(ts), model={**to_dict(ms), "options": opts},
+                            train=to_dict(train_cfg), eval=to_dict(self.eval),
+                            seed=seed, data_seed=seed + 10_000, init_seed=seed, plugins=tuple(plugins),
+                            sweep=point))
+        ids = [r.run_id for r in out]
+        if len(set(ids)) != len(ids):
+            twice = next(i for i in ids if ids.count(i) > 1)
+            raise BenchError(f"sweep: two sweep points give the same run id {twice!r}; sweep distinct values")
         return out
+
+
+def sweep_points(sweep: tuple, model: str, reference: bool = False) -> list[dict]:
+    """Every combination of the sweep values that apply to `model`'s runs ([{}] when none do)."""
+    keys = [(k, v) for k, v in sweep
+            if k.startswith(f"models.{model}.") or (k.startswith("train.") and not reference)]
+    return [dict(zip([k for k, _ in keys], combo)) for combo in itertools.product(*(v for _, v in keys))]
 
 
 def resolve_model_for_task(ms: ModelSpec, ts: TaskSpec, overrides) -> tuple[dict, dict]:
@@ -204,7 +239,8 @@ def resolve_train(base: TrainConfig, *layers: dict, where: str) -> TrainConfig:
 # ----------------------------------------------------------------------------------------------
 # Loading
 
-SUITE_KEYS = ("name", "description", "seeds", "train", "eval", "tasks", "models", "overrides")
+SUITE_KEYS = ("name", "description", "seeds", "train", "eval", "tasks", "models", "overrides", "sweep")
+SWEEP_FORMS = "train.<field>, models.<label>.train.<field>, models.<label>.options.<option>"
 TASK_KEYS = ("task", "args", "train_range", "test", "train")
 MODEL_KEYS = ("model", "preset", "options", "train")
 
@@ -347,9 +383,61 @@ def parse_suite(raw: dict, source: str = "<dict>", default_name: str = "suite") 
         if o.get("model", "*") not in ("*", *models):
             raise BenchError(f"overrides[{i}]: unknown model {o['model']!r}; suite models: {choices(models)}")
     suite = Suite(str(raw.get("name", default_name)), str(raw.get("description", "")), tuple(seeds),
-                  train, evalc, tasks, models, tuple(overrides), source)
+                  train, evalc, tasks, models, tuple(overrides), source, parse_sweep(raw.get("sweep"), models))
     suite.runs()  # resolve every (task, model) pair now, so bad combinations fail before any run starts
     return suite
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    """{"train": {"lr": [...]}, "train.steps": [...]} -> {"train.lr": [...], "train.steps": [...]}; later wins."""
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def parse_sweep(raw, models: dict) -> tuple:
+    """`sweep:` as ((key, values), ...) sorted by key, each value coerced to its field's type.
+    Keys may be dotted or nested (`sweep.train.lr=[...]` on the command line nests them)."""
+    out = []
+    for key, values in sorted(_flatten(_mapping(raw, "sweep")).items()):
+        parts = key.split(".")
+        if len(parts) == 2 and parts[0] == "train":
+            model, kind, name = None, "train", parts[1]
+        elif len(parts) == 4 and parts[0] == "models" and parts[2] in ("train", "options"):
+            model, kind, name = parts[1:]
+        else:
+            raise BenchError(f"unknown sweep key {key!r}; valid forms: {SWEEP_FORMS}")
+        if model is not None and model not in models:
+            raise BenchError(f"sweep {key!r}: model {model!r} is not in this suite; suite models: {choices(models)}")
+        if kind == "train":
+            if name not in TRAIN_KEYS:
+                raise BenchError(f"unknown sweep key {key!r}: no train field {name!r}; valid: {choices(TRAIN_KEYS)}")
+            tp = typing.get_type_hints(TrainConfig)[name]
+        else:
+            cfg = registry.get_model(models[model].model).config
+            fields = {f.name for f in dataclasses.fields(cfg)} if cfg else set()
+            if name not in fields:
+                raise BenchError(f"unknown sweep key {key!r}: model {model!r} has no option {name!r}; "
+                                 f"valid: {choices(fields)}")
+            tp = typing.get_type_hints(cfg)[name]
+        if not isinstance(values, (list, tuple)):
+            raise BenchError(f"sweep {key!r}: expected a list of values (e.g. [1e-3, 3e-4]), got {values!r}")
+        if not values:
+            raise BenchError(f"sweep {key!r}: the list of values is empty")
+        values = tuple(coerce(v, tp, f"sweep {key!r}") for v in values)
+        if len(set(map(repr, values))) != len(values):
+            raise BenchError(f"sweep {key!r}: repeated value in {list(values)}")
+        out.append((key, values))
+    keys = [k for k, _ in out]
+    for k in keys:
+        if k.startswith("models.") and ".train." in k and f"train.{k.split('.')[-1]}" in keys:
+            raise BenchError(f"sweep: {('train.' + k.split('.')[-1])!r} and {k!r} both sweep the same field "
+                             f"for model {k.split('.')[1]!r}; keep one")
+    return tuple(out)
 
 
 def _pick(kind: str, wanted: list[str] | None, available: dict) -> dict:

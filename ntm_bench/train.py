@@ -464,7 +464,7 @@ def _run_locked(spec: RunSpec, run_dir: Path, progress) -> dict:
                "model": {"label": spec.model["label"], "name": spec.model["model"], "preset": spec.model["preset"],
                          "options": spec.model["options"], "params": None, "reference": False, "plugin": None},
                "seed": spec.seed, "data_seed": spec.data_seed, "init_seed": spec.init_seed,
-               "eval_seed": spec.eval["seed"], "train": spec.train, "training": None, "eval": [],
+               "eval_seed": spec.eval["seed"], "train": spec.train, "sweep": spec.sweep, "training": None, "eval": [],
                "fingerprints": None, "notes": [], "env": None, "started_at": started, "finished_at": None}
     tr = None
     try:
