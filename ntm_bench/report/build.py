@@ -107,6 +107,12 @@ def _protocol_blocks(results: Results, threshold: float) -> list:
         items.append(f"Task `{key}` ({info['name']} v{info['version']}; axes: {', '.join(info['axes'])}): "
                      f"trained on {rng} (inclusive); tested at {tests}.")
     items.append(f"Models: {', '.join(model_order(p['models']))}.")
+    if results.picked:
+        picks = "; ".join(f"{task} / {model}: {tables.picked_config(results, task, model)}"
+                          for task, model in sorted(results.picked))
+        items.append(f"Sweep: {int(results.sweep_scores['runs'].sum())} run records in all; every result below is "
+                     f"of the configuration picked per task and model by validation score (never a test point; "
+                     f"see the sweep table): {picks}.")
     for env in p["envs"]:
         items.append("Environment: " + ", ".join(f"{k} {v}" for k, v in env.items() if v is not None) + ".")
     how = (f"Every number is computed from the run records. Each run is evaluated at its best checkpoint by "
@@ -136,6 +142,8 @@ def build_report(dir) -> list[Path]:
                ("Bits per sequence by split", tables.accuracy_table_struct(results, "bits", threshold), "bits"),
                ("Leaderboard (every test point)", tables.leaderboard_table(results), "leaderboard"),
                ("Budgets", budget_table(results), "budgets")]
+    if results.picked:
+        entries.insert(0, ("Sweep (configurations by validation score)", tables.sweep_table(results), "sweep"))
     fp = tables.fingerprint_table(results)
     if fp.rows:
         entries.append(("Algorithm fingerprints", fp, "fingerprints"))

@@ -9,6 +9,11 @@ folder with no run records at all is an error.
 
 Records of different versions of one task are never pooled: when several versions are present,
 the task key carries the version ("copy@v1", "copy@v2").
+
+Sweeps: a run's `sweep` point (summary.json) is its configuration, shown as `config.sweep_label`
+("batch_size=8,lr=0.001"; "" for a run without one). By default (`pick=True`) only one
+configuration per (task, model) is kept, the one with the best validation score (`pick_by_validation`);
+every configuration's score stays in `Results.sweep_scores`. A folder without sweeps is unchanged.
 """
 from __future__ import annotations
 
@@ -19,11 +24,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from ntm_bench.config import sweep_label
 from ntm_bench.errors import BenchError
 
 RUN_COLUMNS = ["run_id", "task", "task_name", "task_version", "model", "model_name", "params", "seed",
                "status", "error", "steps", "sequences", "wall_s", "best_step", "stopped_by",
-               "diverged_at", "reference", "plugin", "suite"]
+               "diverged_at", "reference", "plugin", "suite", "sweep", "val_bit_errors", "val_bits"]
 EVAL_METRICS = ["bits", "bit_errors", "bit_accuracy", "seq_accuracy", "excess_bits"]
 CURVE_METRICS = ["step", "sequences", "wall_s", "train_bits", "val_bits", "val_bit_errors",
                  "val_bit_accuracy", "val_seq_accuracy"]
@@ -41,6 +47,8 @@ class Results:
     summaries: dict = field(default_factory=dict)   # run_id -> summary.json dict
     attention: dict = field(default_factory=dict)   # run_id -> Path of attention.pt
     tasks: dict = field(default_factory=dict)       # task key -> {name, version, axes, train_range, test}
+    picked: dict = field(default_factory=dict)      # (task, model) -> (picked config, how many): swept only
+    sweep_scores: pd.DataFrame | None = None        # every configuration's validation score (pick_by_validation)
 
 
 def _num(v) -> float:
@@ -97,8 +105,9 @@ def _split(point: tuple, axes: list, train_range: dict) -> str:
     return "train"
 
 
-def load_results(dir) -> Results:
-    """Read every run record under `dir` (see module docstring); BenchError if there are none."""
+def load_results(dir, pick: bool = True) -> Results:
+    """Read every run record under `dir` (see module docstring); BenchError if there are none.
+    With `pick`, swept (task, model) pairs keep only the configuration picked by validation."""
     root = Path(dir)
     runs_dir = root / "runs"
     folders = sorted(p for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []
@@ -151,6 +160,8 @@ def load_results(dir) -> Results:
     run_rows, eval_rows, curve_rows, tasks = [], [], [], {}
     for run_id, s in sorted(summaries.items()):
         t, m, tr = s["task"], s["model"], s.get("training") or {}
+        best = tr.get("best_val") if isinstance(tr.get("best_val"), dict) else {}
+        sweep = s.get("sweep") if isinstance(s.get("sweep"), dict) else {}
         key = task_key(t)
         axes = list(t.get("axes") or ["length"])
         train_range = {a: tuple(v) for a, v in (t.get("train_range") or {}).items()}
@@ -165,7 +176,8 @@ def load_results(dir) -> Results:
                "wall_s": _num(tr.get("wall_s")), "best_step": _num(tr.get("best_step")),
                "stopped_by": tr.get("stopped_by"), "diverged_at": tr.get("diverged_at"),
                "reference": bool(m.get("reference", False)), "plugin": m.get("plugin"),
-               "suite": s.get("suite")}
+               "suite": s.get("suite"), "sweep": sweep_label(sweep),
+               "val_bit_errors": _num(best.get("val_bit_errors")), "val_bits": _num(best.get("val_bits"))}
         run_rows.append(run)
         common = {k: run[k] for k in ("run_id", "task", "model", "model_name", "seed", "status",
                                       "params", "reference")}
@@ -194,7 +206,42 @@ def load_results(dir) -> Results:
     problems += _run_problems(runs, evals, tasks, summaries)
     for info in tasks.values():
         info["test"] = sorted(info["test"])
-    return Results(root, runs, evals, curves, problems, suite, summaries, attention, tasks)
+    results = Results(root, runs, evals, curves, problems, suite, summaries, attention, tasks)
+    return pick_by_validation(results) if pick else results
+
+
+def pick_by_validation(results: Results) -> Results:
+    """Per (task, model) with swept runs, keep the runs of the configuration with the best validation
+    score: the mean over its seeds of each run's best_val (held-out sequences from the training range,
+    never a test point), fewer bit errors first, then fewer bits; a configuration with a run that has
+    no validation score (failed) ranks after those without; ties go to the first label in sorted order.
+    Without swept runs the results come back unchanged."""
+    runs = results.runs
+    if not (runs["sweep"] != "").any():
+        return results
+    rows, keep, picked = [], set(), {}
+    for (task, model), g in runs.groupby(["task", "model"], sort=True):
+        configs = []
+        for config, c in g.groupby("sweep", sort=True):
+            scored = c[c["val_bit_errors"].notna()]
+            configs.append({"task": task, "model": model, "config": config, "runs": len(c), "scored": len(scored),
+                            "val_bit_errors": scored["val_bit_errors"].mean(), "val_bits": scored["val_bits"].mean(),
+                            "run_ids": list(c["run_id"])})
+        configs.sort(key=lambda r: (r["runs"] - r["scored"], *(math.inf if math.isnan(r[k]) else r[k]
+                                                                for k in ("val_bit_errors", "val_bits"))))
+        for rank, r in enumerate(configs, 1):
+            r.update(rank=rank, of=len(configs), picked=rank == 1)
+        keep.update(configs[0]["run_ids"])
+        if configs[0]["config"] or len(configs) > 1:
+            picked[(task, model)] = (configs[0]["config"], len(configs))
+        rows += configs
+    scores = pd.DataFrame(rows).drop(columns="run_ids")
+    return Results(results.dir, runs[runs["run_id"].isin(keep)].reset_index(drop=True),
+                   results.evals[results.evals["run_id"].isin(keep)].reset_index(drop=True),
+                   results.curves[results.curves["run_id"].isin(keep)].reset_index(drop=True),
+                   results.problems, results.suite,
+                   {k: v for k, v in results.summaries.items() if k in keep},
+                   {k: v for k, v in results.attention.items() if k in keep}, results.tasks, picked, scores)
 
 
 def _suite_test_points(suite: dict | None, tasks: dict) -> None:

@@ -4,7 +4,9 @@ Every number aggregates over seeds: the mean and the sample standard deviation (
 denominator; "—" for a single seed) of one value per run, each run evaluated at its best
 checkpoint by validation score. Per-run values come first (e.g. one run's mean sequence accuracy
 over the unseen test points), then the seeds are aggregated; a run missing a test point is
-averaged over the points it has (the report's problems section names the missing ones).
+averaged over the points it has (the report's problems section names the missing ones). In a folder
+with sweeps, every table sees per (task, model) the configuration picked by validation score
+(load.pick_by_validation); the leaderboard names it, and `sweep_table` lists every configuration.
 """
 from __future__ import annotations
 
@@ -44,6 +46,17 @@ def _params(results: Results, task: str, model: str) -> float:
     return float(p.iloc[0]) if len(p) else math.nan
 
 
+NOT_SWEPT = "(not swept)"
+
+
+def picked_config(results: Results, task: str, model: str) -> str | None:
+    """'lr=0.001 (1 of 4 by validation)' for a swept (task, model), None for one without a sweep."""
+    if (task, model) not in results.picked:
+        return None
+    config, n = results.picked[(task, model)]
+    return f"{config or NOT_SWEPT} (1 of {n} by validation)"
+
+
 def _task_model_pairs(results: Results):
     ev = results.evals
     for task in sorted(set(ev["task"])):
@@ -59,13 +72,18 @@ def leaderboard_table(results: Results) -> Table:
     has_excess = ev["excess_bits"].notna().any() if len(ev) else False
     cols = [Column("task"), Column("model"), Column("length"), Column("split"), Column("params", "int"),
             Column("bits", "pm", 2), Column("bit_errors", "pm", 2), Column("seq_accuracy", "pm", 3)]
+    if results.picked:
+        cols.insert(2, Column("config"))
     if has_excess:
         cols.append(Column("excess_bits", "pm", 2))
     cols.append(Column("n_seeds", "int"))
     table = Table(cols, caption="Per test point: mean ± sd over seeds (best checkpoint by validation). "
                                 "bits: cross-entropy in bits per sequence; bit_errors: thresholded bit "
                                 "errors per sequence; seq_accuracy: fraction of sequences with no bit error.",
-                  collapse=("task", "model"))
+                  collapse=("task", "model", "config"))
+    if results.picked:
+        table.caption += (" config: the sweep configuration picked by validation score (best_val: fewer bit "
+                          "errors, then fewer bits, mean over seeds) out of how many were run.")
     for task, model in _task_model_pairs(results):
         sub = ev[(ev["task"] == task) & (ev["model"] == model)]
         if task not in [r[0] for r in table.rows]:
@@ -77,6 +95,8 @@ def leaderboard_table(results: Results) -> Table:
             shown = model + (" (reference)" if bool(at["reference"].iloc[0]) else "")
             row = [task, shown, at["label"].iloc[0], at["split"].iloc[0], _params(results, task, model),
                    _mean_sd(at["bits"]), _mean_sd(at["bit_errors"]), _mean_sd(at["seq_accuracy"])]
+            if results.picked:
+                row.insert(2, picked_config(results, task, model))
             if has_excess:
                 row.append(_mean_sd(at["excess_bits"]))
             row.append(int(at["seq_accuracy"].notna().sum() or at["bits"].notna().sum()))
@@ -85,8 +105,36 @@ def leaderboard_table(results: Results) -> Table:
 
 
 def leaderboard(results: Results, fmt: str = "md") -> str:
+    """The leaderboard; in Markdown, the sweep table follows it when the folder holds sweeps."""
     check_format(fmt)
-    return render(leaderboard_table(results), fmt)
+    text = render(leaderboard_table(results), fmt)
+    if results.picked and fmt == "md":
+        text += "\n" + render(sweep_table(results), fmt)
+    return text
+
+
+def sweep_table(results: Results) -> Table:
+    """Every sweep configuration per (task, model) with its validation score, best first."""
+    table = Table([Column("task"), Column("model"), Column("config"), Column("rank"), Column("val_bit_errors", "float", 3),
+                   Column("val_bits", "float", 2), Column("runs scored", "frac")],
+                  caption="Sweep: every configuration per task and model, ranked by validation score (each run's "
+                          "best_val on held-out sequences from the training range, never a test point; mean over "
+                          "seeds): fewer bit errors, then fewer bits; a configuration with an unscored (failed) run "
+                          "ranks last. The other tables show the configuration ranked 1.",
+                  collapse=("task", "model"))
+    if results.sweep_scores is None:
+        return table
+    df = results.sweep_scores
+    df = df[[(t, m) in results.picked for t, m in zip(df["task"], df["model"])]]
+    order = {m: i for i, m in enumerate(model_order(set(df["model"])))}
+    df = df.assign(_m=df["model"].map(order))
+    for _, r in df.sort_values(["task", "_m", "rank"], kind="stable").iterrows():
+        if not table.rows or table.rows[-1][0] != r["task"]:
+            table.groups.append(len(table.rows))
+        table.rows.append([r["task"], r["model"], r["config"] or NOT_SWEPT,
+                           f"{r['rank']} of {r['of']}" + (" (picked)" if r["picked"] else ""),
+                           r["val_bit_errors"], r["val_bits"], (r["scored"], r["runs"])])
+    return table
 
 
 # ---------------------------------------------------------------------------------------------
