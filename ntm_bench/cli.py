@@ -18,6 +18,7 @@ EPILOG = """examples:
   python run_bench.py run smoke --out /tmp/smoke       # a few steps of everything, seconds
   python run_bench.py run quick --tasks copy --models ntm,lstm --seeds 0,1,2 train.lr=3e-4
   python run_bench.py run quick --plugin my_model.py --models my_model
+  python run_bench.py run quick --tasks copy --sweep train.lr=1e-3,3e-4 --sweep train.batch_size=8,32
   python run_bench.py leaderboard results/quick --format md
   python run_bench.py report results/quick
   python run_bench.py plot results/quick --kind lengths --task copy --format pdf
@@ -51,6 +52,15 @@ def _seeds(text):
     return out
 
 
+def _sweep(text):
+    """--sweep KEY=V1,V2,... -> the override `sweep.KEY=[V1,V2,...]` (suite.parse_sweep checks it)."""
+    key, eq, values = text.partition("=")
+    if not eq or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=V1,V2,... (e.g. train.lr=1e-3,3e-4), got {text!r}")
+    values = values.strip()
+    return f"sweep.{key.strip()}=" + (values if values.startswith("[") else f"[{values}]")
+
+
 def _workers(text):
     try:
         n = int(text)
@@ -71,13 +81,21 @@ def make_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a suite (a built-in name or a YAML path)",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="overrides: key.sub=value, e.g. train.lr=3e-4 train.steps=500 "
-                              "tasks.copy.test=[10,20,40] models.ntm.options.memory_rows=64")
+                              "tasks.copy.test=[10,20,40] models.ntm.options.memory_rows=64\n"
+                              "sweeps: --sweep train.lr=1e-3,3e-4 --sweep models.ntm.options.memory_rows=64,128\n"
+                              "  (or sweep.train.lr=[1e-3,3e-4]): every combination of the values that apply to a\n"
+                              "  model is a run of its own, id TASK__MODEL__memory_rows=64,lr=0.001__sSEED (keys in\n"
+                              "  sorted order); reports keep per task and model the configuration with the best\n"
+                              "  validation score")
     r.add_argument("suite", nargs="?", default="quick", help="built-in suite name or YAML path (default: quick)")
     r.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (defaults < YAML < these)")
     r.add_argument("--out", type=Path, help="output folder (default: results/<suite>)")
     r.add_argument("--tasks", type=_csv("tasks"), help="comma-separated task labels of the suite")
     r.add_argument("--models", type=_csv("models"), help="comma-separated model labels (a plugin's models too)")
     r.add_argument("--seeds", type=_seeds, help="comma-separated seeds, e.g. 0,1,2")
+    r.add_argument("--sweep", action="append", default=[], type=_sweep, metavar="KEY=V1,V2",
+                   help="sweep a setting over values, each combination a run of its own (repeatable); KEY: "
+                        "train.<field>, models.<label>.train.<field> or models.<label>.options.<option>")
     r.add_argument("--plugin", action="append", default=[], type=Path, metavar="FILE.py",
                    help="a Python file that registers models (repeatable)")
     r.add_argument("--device", help="cpu or cuda (overrides train.device)")
@@ -147,10 +165,13 @@ def cmd_run(a) -> int:
 
 def short_table(out: Path) -> str:
     """Per task and model, mean over seeds: bit errors per sequence and sequence accuracy on the
-    training range and beyond it (the full leaderboard: `leaderboard DIR`)."""
+    training range and beyond it (the full leaderboard: `leaderboard DIR`); with sweeps, of the
+    configuration picked by validation score, named below the table."""
     from ntm_bench.report.load import load_results
+    from ntm_bench.report.tables import picked_config
 
-    ev = load_results(out).evals
+    results = load_results(out)
+    ev = results.evals
     ok = ev[ev["status"].isin(["ok", "diverged"])]
     if ok.empty:
         return "no complete runs to summarise"
@@ -166,6 +187,7 @@ def short_table(out: Path) -> str:
         lines.append(f"{task:<20} {model:<16} {cell(row, 'bit_errors', 'train', 16)} "
                      f"{cell(row, 'seq_accuracy', 'train', 16)} {cell(row, 'bit_errors', 'unseen', 17)} "
                      f"{cell(row, 'seq_accuracy', 'unseen', 17)}")
+    lines += [f"{task} / {model}: picked {picked_config(results, task, model)}" for task, model in sorted(results.picked)]
     return "\n".join(lines)
 
 
@@ -252,7 +274,7 @@ COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "r
             "plot": cmd_plot, "speed": cmd_speed}
 
 
-VALUE_OPTIONS = {"--out", "--tasks", "--models", "--seeds", "--plugin", "--device", "--workers",
+VALUE_OPTIONS = {"--out", "--tasks", "--models", "--seeds", "--sweep", "--plugin", "--device", "--workers",
                  "--executor", "--scheduler"}
 OVERRIDE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_*-]+)*=")
 
@@ -280,7 +302,7 @@ def main(argv=None) -> int:
         argv, overrides = split_overrides(argv)
         a = make_parser().parse_args(argv)
         if a.command == "run":
-            a.overrides = [*a.overrides, *overrides]
+            a.overrides = [*a.overrides, *overrides, *a.sweep]
         if a.command is None:
             a = make_parser().parse_args([*(["--debug"] if debug else []), "run", "quick"])
         return COMMANDS[a.command](a)
