@@ -41,8 +41,12 @@ def test_state_tensors_have_the_documented_shapes():
     assert torch.allclose(s1.read_weights.sum(-1), torch.ones(3, 2))
 
 
-def test_stepping_with_explicit_state_equals_one_run():
-    m = build()
+CONTROLLERS = {"lstm": {}, "lstm_2_layers": dict(controller_layers=2), "feedforward": dict(controller="feedforward")}
+
+
+@pytest.mark.parametrize("controller", list(CONTROLLERS))
+def test_stepping_with_explicit_state_equals_one_run(controller):
+    m = build(**CONTROLLERS[controller])
     x = inputs()
     whole = m(x)
     state = m.initial_state(3, x)
@@ -207,13 +211,79 @@ def test_fast_path_equals_the_literal_equations_in_outputs_and_gradients(case):
             assert torch.allclose(a, b, rtol=1e-7, atol=1e-9)
 
 
-NATIVE_CASES = {  # every option the C++ kernels read (one-layer LSTM controller, read first)
+# The controllers the whole-sequence path runs besides a one-layer LSTM (the paper's priority sort
+# uses 2 x 100 with 5 + 5 heads, its feed-forward NTMs up to 8 + 8 heads).
+LAYOUTS = {
+    "lstm_2_layers_2_read_3_write": dict(controller_layers=2, read_heads=2, write_heads=3),
+    "lstm_3_layers_wide_shifts": dict(controller_layers=3, read_heads=2, write_heads=2, shifts=(-2, 0, 1, 3)),
+    "feedforward_tanh_3_read_2_write": dict(controller="feedforward", read_heads=3, write_heads=2),
+    "feedforward_relu_2_read_2_write": dict(controller="feedforward", feedforward_activation="relu",
+                                            read_heads=2, write_heads=2),
+    "feedforward_sigmoid_2_read_3_write": dict(controller="feedforward", feedforward_activation="sigmoid",
+                                               read_heads=2, write_heads=3, key_activation="linear"),
+}
+
+
+def _state_tensors(state):
+    """Every tensor of an NTMState, the controller's (h, c) pairs flattened."""
+    return [state.memory, state.read_weights, state.write_weights, state.reads,
+            *(t for pair in state.controller for t in pair)]
+
+
+def _grads_through_the_final_state(model, x):
+    """Gradients of a loss on the logits and on every tensor of the final state."""
+    model.zero_grad()
+    x = x.clone().requires_grad_()
+    y, state, _ = model.run(x)
+    loss = (y * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)).sum()
+    for k, t in enumerate(_state_tensors(state)):
+        loss = loss + (t * torch.linspace(-1, k, t.numel(), dtype=t.dtype).view_as(t)).sum()
+    loss.backward()
+    return [p.grad.clone() for p in model.parameters()] + [x.grad]
+
+
+@pytest.mark.parametrize("native", ["never", "always"])
+@pytest.mark.parametrize("case", list(LAYOUTS))
+def test_whole_sequence_path_equals_the_per_step_path_and_the_literal_equations(case, native):
+    """Several LSTM layers and the feed-forward controller, on the C++ kernels and on the Python
+    path: outputs, gradients (through the final state too) and the no-grad path, float64."""
+    if native == "always":
+        _native_or_skip()
+    cfg = NTMConfig(**{**SMALL, **LAYOUTS[case]}, native=native)
+    torch.manual_seed(0)
+    whole = NTM(4, 3, cfg).double()
+    with torch.no_grad():
+        whole.heads.proj.weight.mul_(4)  # sharper weightings than at initialisation
+    per_step = NTM(4, 3, dataclasses.replace(cfg, fused_sequence=False)).double()
+    per_step.load_state_dict(whole.state_dict())
+    x = inputs(dtype=torch.float64)
+    y_whole, g_whole = _outputs_and_grads(whole, whole, x)
+    assert whole.kernels == ("native" if native == "always" else "python")
+    y_step, g_step = _outputs_and_grads(per_step, per_step, x)
+    y_ref, g_ref = _outputs_and_grads(whole, lambda x: reference_forward(whole, x), x)
+    assert y_whole.abs().max() > 0.1  # not trivially zero
+    for y, g in ((y_step, g_step), (y_ref, g_ref)):
+        assert torch.allclose(y_whole, y, rtol=0, atol=1e-12)
+        for a, b in zip(g_whole, g):
+            assert torch.allclose(a, b, rtol=1e-7, atol=1e-9)
+    for a, b in zip(_grads_through_the_final_state(whole, x), _grads_through_the_final_state(per_step, x)):
+        assert torch.allclose(a, b, rtol=1e-7, atol=1e-9)
+    with torch.no_grad():  # native: the inference path that saves nothing per step; python: the step loop
+        y, state, _ = whole.run(x)
+        _, state_step, _ = per_step.run(x)
+    assert torch.allclose(y, y_whole, rtol=0, atol=1e-12)
+    for a, b in zip(_state_tensors(state), _state_tensors(state_step)):
+        assert torch.allclose(a, b, rtol=0, atol=1e-12)
+
+
+NATIVE_CASES = {  # every option the C++ kernels read (read first)
     "default": {},
     "two_read_three_write": dict(read_heads=2, write_heads=3),
     "linear_wide_shifts": dict(key_activation="linear", add_activation="linear", shifts=(-2, 0, 1, 3)),
     "fixed_start_shifts_0_1": dict(init_memory="random", learned_init_state=False, shifts=(0, 1)),
     "learned_memory_no_clip": dict(init_memory="learned", head_clip=0.0, output_clip=0.0),
     "tight_clip": dict(head_clip=1.0),
+    **LAYOUTS,
 }
 
 
@@ -244,15 +314,18 @@ def test_native_kernels_equal_the_python_path_in_outputs_and_gradients(case):
         assert torch.allclose(nat(x), y_py, rtol=0, atol=1e-12)
 
 
-def test_native_kernels_in_float32_are_as_close_to_float64_as_the_python_path():
+@pytest.mark.parametrize("options", [{}, dict(controller_layers=2, read_heads=2, write_heads=2),
+                                     dict(controller="feedforward", read_heads=2, write_heads=2)],
+                         ids=["lstm", "lstm_2_layers", "feedforward"])
+def test_native_kernels_in_float32_are_as_close_to_float64_as_the_python_path(options):
     _native_or_skip()  # float32 uses the kernels' own vectorised exp and log
     torch.manual_seed(0)
-    nat = NTM(9, 8, NTMConfig(native="always"))
+    nat = NTM(9, 8, NTMConfig(**options, native="always"))
     with torch.no_grad():
         nat.heads.proj.weight.mul_(4)
-    py = NTM(9, 8, NTMConfig(native="never"))
+    py = NTM(9, 8, NTMConfig(**options, native="never"))
     py.load_state_dict(nat.state_dict())
-    ref = NTM(9, 8, NTMConfig(native="never")).double()
+    ref = NTM(9, 8, NTMConfig(**options, native="never")).double()
     ref.load_state_dict(nat.state_dict())
     x = inputs(B=8, T=30, I=9)
     y_ref, g_ref = _outputs_and_grads(ref, ref, x.double())

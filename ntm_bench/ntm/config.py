@@ -48,9 +48,10 @@ class NTMConfig:
     # Hand-written backward for the LSTM controller and, with order="read_first", the memory step
     # (same numbers as autograd, far fewer graph nodes; tests check it against the equations).
     fused: bool = True
-    # With fused, an LSTM controller of one layer and order="read_first": the whole sequence is
-    # one graph node with a hand-written backward over time (`sequence.py`; same numbers up to
-    # float rounding). False: one node per step and block (the `fused.py` path).
+    # With fused and order="read_first" (an LSTM controller of any number of layers, or the
+    # feed-forward one): the whole sequence is one graph node with a hand-written backward over
+    # time (`sequence.py`; same numbers up to float rounding). False: one node per step and block
+    # (the `fused.py` path).
     fused_sequence: bool = True
     # With fused_sequence on a CPU: run the recurrence on the C++ kernels (`native.py`, built once
     # per machine with the system's C++ compiler; 2.5x faster at batch 32 and 4.3x at batch 1,

@@ -23,8 +23,11 @@ class LSTMController(nn.Module):
     """A stack of LSTM layers, one bias per gate; layer l > 0 sees the layer below's output.
 
     Layer 0's weights are split into the external-input part `w_x` (4C, I) and the part for
-    [reads, h] `w_rh` (4C, R*M + C). Gate order [i, f, o, g]. Initial state: zeros.
+    [reads, h] `w_rh` (4C, R*M + C); layer l > 0's `w_up[l - 1]` (4C, 2C) sees [h below, own h].
+    Gate order [i, f, o, g]. Initial state: zeros.
     """
+
+    cell = "lstm"  # how the whole-sequence path (`sequence.py`, `kernels.cpp`) names this controller
 
     def __init__(self, input_size: int, read_size: int, size: int, layers: int = 1):
         super().__init__()
@@ -45,6 +48,12 @@ class LSTMController(nn.Module):
     def project_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """x (T, B, I) -> first layer's gate pre-activations from the inputs, (T, B, 4C)."""
         return torch.nn.functional.linear(x, self.w_x, self.bias[0])
+
+    def sequence_weights(self) -> list:
+        """The weights the whole-sequence path uses in its time loop: [w_rh, w_up[0], bias[1],
+        w_up[1], bias[2], ...] (bias[0] is in `project_inputs`)."""
+        upper = [p for layer in range(1, self.layers) for p in (self.w_up[layer - 1], self.bias[layer])]
+        return [self.w_rh, *upper]
 
     def step(self, xp: torch.Tensor, reads: torch.Tensor, state: tuple, fused: bool = True):
         """xp (B, 4C) from `project_inputs`, reads (B, R*M) -> (output (B, C), new state).
@@ -86,6 +95,7 @@ class FeedForwardController(nn.Module):
         self.w_r = _uniform((size, read_size), fan)
         self.bias = _uniform((size,), fan)
         self.act = self._ACT[activation]
+        self.cell = activation  # how the whole-sequence path names this controller
 
     @property
     def output_size(self) -> int:
@@ -96,6 +106,10 @@ class FeedForwardController(nn.Module):
 
     def project_inputs(self, x: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.linear(x, self.w_x, self.bias)  # (T, B, C)
+
+    def sequence_weights(self) -> list:
+        """The weights the whole-sequence path uses in its time loop (the bias is in `project_inputs`)."""
+        return [self.w_r]
 
     def step(self, xp: torch.Tensor, reads: torch.Tensor, state: tuple, fused: bool = True):
         return self.act(torch.addmm(xp, reads, self.w_r.t())), ()

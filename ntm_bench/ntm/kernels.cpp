@@ -1,9 +1,10 @@
 // The NTM's whole-sequence recurrence on a CPU, forward and backward, in C++ (see native.py).
 //
-// The same computation as sequence.py + fused.py (one-layer LSTM controller, read-first heads,
-// Graves 2014 §3), written as loops per sequence in the batch instead of ~110 small torch ops
-// per time step: on a CPU those ops cost more in per-op overhead than in arithmetic. The
-// controller's matmuls stay torch calls (at::addmm / at::mm); everything between them is here.
+// The same computation as sequence.py + fused.py (an LSTM controller of any number of layers or a
+// feed-forward controller, read-first heads, Graves 2014 §3), written as loops per sequence in the
+// batch instead of ~110 small torch ops per time step: on a CPU those ops cost more in per-op
+// overhead than in arithmetic. The controller's matmuls and its vectorised activations stay torch
+// calls (at::addmm / at::mm / at::tanh_out ...); everything between them is here.
 // Memory Q is kept transposed, (M, N) per sequence, so loops over the N rows are contiguous.
 // tests/test_ntm.py checks this against the Python path and the literal equations (float64).
 #include <ATen/ATen.h>
@@ -13,6 +14,7 @@
 #include <bit>
 #include <cstdint>
 #include <cmath>
+#include <string>
 #include <vector>
 
 namespace {
@@ -355,55 +357,120 @@ void memory_backward(const Layout& L, const T* v, const T* Q, const T* wprev, co
       if (std::abs(v[i]) > c) dv[i] = 0;
 }
 
-// Forward over the whole sequence. xp (T, B, 4C) input gate pre-activations (bias included),
-// w_rh (4C, R*M + C), weight (P, C) and bias (P) of the head projection, Q0 (B, M, N), w0 (B, H, N),
-// r0 (B, R*M), h0 and c0 (B, C). save: keep every step's values for the backward (training).
-// Returns HR (T + 1, B, R*M + C) [row t + 1 = (r_t, h_t)], Q_T, w_T, c_T and the saved tensors
-// V (T, B, P) head projections, G (T, B, 4C) activated gates, TC (T, B, C) tanh of the cell states,
-// Cs (T + 1, B, C), Qs (T + 1, B, M, N), Ws (T + 1, B, H, N), AUX (T, B, A) (all empty when not save).
-std::vector<at::Tensor> sequence_forward(const at::Tensor& xp, const at::Tensor& w_rh, const at::Tensor& weight,
-                                         const at::Tensor& bias, const at::Tensor& Q0, const at::Tensor& w0,
+// The controller, as the kernels run it: an LSTM of one or more layers (gate order [i, f, o, g]),
+// or one feed-forward layer h = act(pre). Its weights `cw`: an LSTM's [w_rh, w_up[0], bias[1],
+// w_up[1], bias[2], ...] (layer 0's bias is in xp), a feed-forward layer's [w_r] (its bias in xp).
+// Each layer's inputs are one buffer, row t its input at step t: [r_{t-1}, h^0_{t-1}] for the first
+// (with one layer: HR itself), [h^{l-1}_t, h^l_{t-1}] above it (a feed-forward layer reads r_{t-1},
+// the reads part of HR[t]); a layer writes its h_t into its own columns of its row t + 1.
+enum class Cell { kLSTM, kTanh, kRelu, kSigmoid };
+
+Cell parse_cell(const std::string& name) {
+  if (name == "lstm") return Cell::kLSTM;
+  if (name == "tanh") return Cell::kTanh;
+  if (name == "relu") return Cell::kRelu;
+  TORCH_CHECK(name == "sigmoid", "unknown controller cell '", name, "' (lstm, tanh, relu, sigmoid)");
+  return Cell::kSigmoid;
+}
+
+// The layers' input buffers (T + 1 rows when saving for the backward, else 2 used in turn) and
+// where in a row a layer's own previous h starts.
+struct LayerInputs {
+  int64_t layers, RM, C;
+  bool save;
+  at::Tensor HR, X0, X;  // X0 (rows, B, R*M + C): the first layer's, with 2+ layers; X (L - 1, rows, B, 2C)
+
+  at::Tensor row(int64_t l, int64_t t) const {  // layer l's input at step t
+    if (l == 0) return layers == 1 ? HR[t] : X0[save ? t : t % 2];
+    return X[l - 1][save ? t : t % 2];
+  }
+  int64_t own(int64_t l) const { return l == 0 ? RM : C; }
+  at::Tensor rows(int64_t l, int64_t T) const {  // layer l's inputs at steps 0..T-1, (T * B, width)
+    const at::Tensor all = l == 0 ? (layers == 1 ? HR : X0) : X[l - 1];
+    return all.narrow(0, 0, T).reshape({-1, all.size(2)});
+  }
+};
+
+// Forward over the whole sequence. xp (T, B, G) the controller's first-layer pre-activations from
+// x_t (bias included; G = 4C for an LSTM, C for a feed-forward layer), Q0 (B, M, N), w0 (B, H, N),
+// r0 (B, R*M), h0 and c0 (L, B, C) every LSTM layer's initial state ((0, B, C) feed-forward),
+// weight (P, C) and bias (P) of the head projection, cw the controller's weights (above).
+// save: keep every step's values for the backward (training). Returns HR (T + 1, B, R*M + C)
+// [row t + 1 = (r_t, h_t), h_t the top layer's], Q_T, w_T, every layer's h_T and c_T (L, B, C), and
+// the saved tensors V (T, B, P) head projections, G (L, T, B, 4C) activated gates, TC (L, T, B, C)
+// tanh of the cell states, Cs (L, T + 1, B, C), Qs (T + 1, B, M, N), Ws (T + 1, B, H, N),
+// AUX (T, B, A), X0 and X (LayerInputs) (all empty when not save).
+std::vector<at::Tensor> sequence_forward(const at::Tensor& xp, const at::Tensor& Q0, const at::Tensor& w0,
                                          const at::Tensor& r0, const at::Tensor& h0, const at::Tensor& c0,
+                                         const at::Tensor& weight, const at::Tensor& bias, std::vector<at::Tensor> cw,
                                          int64_t R, int64_t W, std::vector<int64_t> shifts, bool key_tanh,
-                                         bool add_tanh, double clip, bool save) {
+                                         bool add_tanh, double clip, std::string cell_name, bool save) {
   at::NoGradGuard no_grad;
-  const int64_t T = xp.size(0), B = xp.size(1), C = h0.size(1), M = Q0.size(1), N = Q0.size(2);
+  const Cell cell = parse_cell(cell_name);
+  const int64_t T = xp.size(0), B = xp.size(1), C = weight.size(1), M = Q0.size(1), N = Q0.size(2);
+  const int64_t layers = cell == Cell::kLSTM ? h0.size(0) : 0;
   const Layout L(M, R, W, N, shifts, key_tanh, add_tanh, clip);
   TORCH_CHECK(weight.size(0) == L.P, "head projection has ", weight.size(0), " rows, layout needs ", L.P);
+  TORCH_CHECK(cw.size() == (size_t)(layers ? 2 * layers - 1 : 1), "controller weights: ", cw.size());
   const int64_t RM = R * M, RMC = RM + C, H = L.H;
   const int64_t TS = save ? T : 1, TK = save ? T + 1 : 2;  // steps kept
   auto opts = xp.options();
   auto HR = at::empty({T + 1, B, RMC}, opts);
   HR[0].narrow(1, 0, RM).copy_(r0);
-  HR[0].narrow(1, RM, C).copy_(h0);
-  auto V = at::empty({TS, B, L.P}, opts), G = at::empty({TS, B, 4 * C}, opts), TC = at::empty({TS, B, C}, opts);
-  auto Cs = at::empty({TK, B, C}, opts), Qs = at::empty({TK, B, M, N}, opts), Ws = at::empty({TK, B, H, N}, opts);
+  if (layers) HR[0].narrow(1, RM, C).copy_(h0[layers - 1]);
+  else HR[0].narrow(1, RM, C).zero_();  // a feed-forward controller has no h_{-1}; never read
+  LayerInputs in{layers, RM, C, save, HR, at::empty({layers > 1 ? TK : 0, B, RMC}, opts),
+                 at::empty({std::max<int64_t>(layers - 1, 0), TK, B, 2 * C}, opts)};
+  for (int64_t l = 0; layers > 1 && l < layers; ++l) in.row(l, 0).narrow(1, in.own(l), C).copy_(h0[l]);
+  auto V = at::empty({TS, B, L.P}, opts), G = at::empty({layers, TS, B, 4 * C}, opts);
+  auto TC = at::empty({layers, TS, B, C}, opts), Cs = at::empty({layers, TK, B, C}, opts);
+  auto Qs = at::empty({TK, B, M, N}, opts), Ws = at::empty({TK, B, H, N}, opts);
   auto AUX = at::empty({TS, B, L.size}, opts);
-  Cs[0].copy_(c0);
+  if (layers) Cs.select(1, 0).copy_(c0);
   Qs[0].copy_(Q0);
   Ws[0].copy_(w0);
-  auto wt_rh = w_rh.t(), wt = weight.t();
+  std::vector<at::Tensor> cwt;  // each layer's weight, transposed
+  for (int64_t l = 0; l < std::max<int64_t>(layers, 1); ++l) cwt.push_back(cw[l == 0 ? 0 : 2 * l - 1].t());
+  auto wt = weight.t();
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "ntm_sequence_forward", [&] {
     for (int64_t t = 0; t < T; ++t) {
       const int64_t a = save ? t : t % 2, a1 = save ? t + 1 : (t + 1) % 2, s = save ? t : 0;
-      auto gates = at::addmm(xp[t], HR[t], wt_rh);  // (B, 4C)
-      auto gs = G[s], sig = gs.narrow(1, 0, 3 * C), tg = gs.narrow(1, 3 * C, C);
-      at::sigmoid_out(sig, gates.narrow(1, 0, 3 * C));  // [sigmoid(i, f, o), tanh(g)]
-      at::tanh_out(tg, gates.narrow(1, 3 * C, C));
-      const scalar_t *gp = gs.data_ptr<scalar_t>(), *cp = Cs[a].data_ptr<scalar_t>();
-      scalar_t *cn = Cs[a1].data_ptr<scalar_t>(), *hr = HR[t + 1].data_ptr<scalar_t>();
-      for (int64_t b = 0; b < B; ++b) {
-        const scalar_t *gb = gp + b * 4 * C, *cb = cp + b * C;
-        scalar_t* cnb = cn + b * C;
-        for (int64_t j = 0; j < C; ++j) cnb[j] = gb[C + j] * cb[j] + gb[j] * gb[3 * C + j];
+      scalar_t* hr = HR[t + 1].data_ptr<scalar_t>();
+      if (cell != Cell::kLSTM) {  // h_t = act(xp_t + r_{t-1} W_r^T)
+        auto pre = at::addmm(xp[t], HR[t].narrow(1, 0, RM), cwt[0]);
+        auto h = HR[t + 1].narrow(1, RM, C);
+        if (cell == Cell::kTanh) at::tanh_out(h, pre);
+        else if (cell == Cell::kSigmoid) at::sigmoid_out(h, pre);
+        else at::clamp_min_out(h, pre, 0);
       }
-      auto tcs = TC[s];
-      at::tanh_out(tcs, Cs[a1]);
-      const scalar_t* tc = tcs.data_ptr<scalar_t>();
-      for (int64_t b = 0; b < B; ++b) {
-        const scalar_t *gb = gp + b * 4 * C, *tb = tc + b * C;
-        scalar_t* hb = hr + b * RMC + RM;
-        for (int64_t j = 0; j < C; ++j) hb[j] = gb[2 * C + j] * tb[j];
+      if (layers > 1) in.row(0, t).narrow(1, 0, RM).copy_(HR[t].narrow(1, 0, RM));  // r_{t-1}
+      for (int64_t l = 0; l < layers; ++l) {
+        auto x = in.row(l, t), next = in.row(l, t + 1);
+        auto gates = l == 0 ? at::addmm(xp[t], x, cwt[0]) : at::addmm(cw[2 * l], x, cwt[l]);  // (B, 4C)
+        auto gs = G[l][s], sig = gs.narrow(1, 0, 3 * C), tg = gs.narrow(1, 3 * C, C);
+        at::sigmoid_out(sig, gates.narrow(1, 0, 3 * C));  // [sigmoid(i, f, o), tanh(g)]
+        at::tanh_out(tg, gates.narrow(1, 3 * C, C));
+        auto cs = Cs[l];
+        const scalar_t *gp = gs.data_ptr<scalar_t>(), *cp = cs[a].data_ptr<scalar_t>();
+        scalar_t* cn = cs[a1].data_ptr<scalar_t>();
+        for (int64_t b = 0; b < B; ++b) {
+          const scalar_t *gb = gp + b * 4 * C, *cb = cp + b * C;
+          scalar_t* cnb = cn + b * C;
+          for (int64_t j = 0; j < C; ++j) cnb[j] = gb[C + j] * cb[j] + gb[j] * gb[3 * C + j];
+        }
+        auto tcs = TC[l][s];
+        at::tanh_out(tcs, cs[a1]);
+        const scalar_t* tc = tcs.data_ptr<scalar_t>();
+        const int64_t width = next.size(1);
+        scalar_t* hn = next.data_ptr<scalar_t>() + in.own(l);
+        for (int64_t b = 0; b < B; ++b) {
+          const scalar_t *gb = gp + b * 4 * C, *tb = tc + b * C;
+          scalar_t* hb = hn + b * width;
+          for (int64_t j = 0; j < C; ++j) hb[j] = gb[2 * C + j] * tb[j];
+        }
+        // h_t on to the layer above (its input row t) or, from the top of 2+ layers, to HR[t + 1]
+        if (l + 1 < layers) in.row(l + 1, t).narrow(1, 0, C).copy_(next.narrow(1, in.own(l), C));
+        else if (layers > 1) HR[t + 1].narrow(1, RM, C).copy_(next.narrow(1, in.own(l), C));
       }
       auto vs = V[s];
       at::addmm_out(vs, bias, HR[t + 1].narrow(1, RM, C), wt);
@@ -415,34 +482,56 @@ std::vector<at::Tensor> sequence_forward(const at::Tensor& xp, const at::Tensor&
     }
   });
   const int64_t last = save ? T : T % 2;
-  auto Qf = Qs[last].clone(), wf = Ws[last].clone(), cf = Cs[last].clone();
-  if (!save) V = G = TC = Cs = Qs = Ws = AUX = at::empty({0}, opts);
-  return {HR, Qf, wf, cf, V, G, TC, Cs, Qs, Ws, AUX};
+  auto Qf = Qs[last].clone(), wf = Ws[last].clone(), cf = Cs.select(1, last).clone();
+  auto hf = at::empty({layers, B, C}, opts);
+  for (int64_t l = 0; l < layers; ++l) hf[l].copy_(in.row(l, T).narrow(1, in.own(l), C));
+  if (!save) V = G = TC = Cs = Qs = Ws = AUX = in.X0 = in.X = at::empty({0}, opts);
+  return {HR, Qf, wf, hf, cf, V, G, TC, Cs, Qs, Ws, AUX, in.X0, in.X};
 }
 
-// Backward of sequence_forward (save = true). Returns the gradients of xp, w_rh, weight, bias,
-// Q0, w0, r0, h0, c0.
+// Backward of sequence_forward (save = true). Returns the gradients of xp, Q0, w0, r0, h0, c0,
+// weight, bias and then of each controller weight in cw.
 std::vector<at::Tensor> sequence_backward(const at::Tensor& dHR, const at::Tensor& dQf, const at::Tensor& dwf,
-                                          const at::Tensor& dcf, const at::Tensor& w_rh, const at::Tensor& weight,
-                                          const at::Tensor& HR, const at::Tensor& V, const at::Tensor& G,
-                                          const at::Tensor& TC, const at::Tensor& Cs, const at::Tensor& Qs, const at::Tensor& Ws,
-                                          const at::Tensor& AUX, int64_t R, int64_t W, std::vector<int64_t> shifts,
-                                          bool key_tanh, bool add_tanh, double clip) {
+                                          const at::Tensor& dhf, const at::Tensor& dcf, const at::Tensor& weight,
+                                          std::vector<at::Tensor> cw, const at::Tensor& HR, const at::Tensor& V,
+                                          const at::Tensor& G, const at::Tensor& TC, const at::Tensor& Cs,
+                                          const at::Tensor& Qs, const at::Tensor& Ws, const at::Tensor& AUX,
+                                          const at::Tensor& X0, const at::Tensor& X, int64_t R, int64_t W,
+                                          std::vector<int64_t> shifts, bool key_tanh, bool add_tanh, double clip,
+                                          std::string cell_name) {
   at::NoGradGuard no_grad;
-  const int64_t T = V.size(0), B = V.size(1), C = Cs.size(2), M = Qs.size(2), N = Qs.size(3);
+  const Cell cell = parse_cell(cell_name);
+  const int64_t T = V.size(0), B = V.size(1), C = weight.size(1), M = Qs.size(2), N = Qs.size(3);
+  const int64_t layers = cell == Cell::kLSTM ? G.size(0) : 0, units = std::max<int64_t>(layers, 1);
   const Layout L(M, R, W, N, shifts, key_tanh, add_tanh, clip);
   const int64_t RM = R * M, RMC = RM + C, H = L.H, P = L.P;
+  const LayerInputs in{layers, RM, C, true, HR, X0, X};
   auto opts = V.options();
-  auto dgates = at::empty({T, B, 4 * C}, opts), dv = at::empty({T, B, P}, opts);
+  // per layer and step: d of the pre-activations (an LSTM's gates, (B, 4C); feed-forward (B, C))
+  auto dpre = at::empty({units, T, B, layers ? 4 * C : C}, opts), dv = at::empty({T, B, P}, opts);
   auto dQa = dQf.contiguous().clone(), dQb = at::empty_like(dQa);
   auto dwa = dwf.contiguous().clone(), dwb = at::empty_like(dwa);
   auto dc = dcf.contiguous().clone();
-  auto dhr = at::empty({B, RMC}, opts), din = at::zeros({B, RMC}, opts), dh = at::empty({B, C}, opts);
+  // din[l]: d of layer l's input row t + 1 from step t + 1; its own h columns start as d h_T
+  std::vector<at::Tensor> din;
+  for (int64_t l = 0; l < units; ++l) din.push_back(at::zeros({B, l == 0 ? (layers ? RMC : RM) : 2 * C}, opts));
+  for (int64_t l = 0; l < layers; ++l) din[l].narrow(1, in.own(l), C).copy_(dhf[l]);
+  auto dhr = at::empty({B, RMC}, opts), dh = at::empty({B, C}, opts);
   auto dHRc = dHR.contiguous();
   AT_DISPATCH_FLOATING_TYPES(V.scalar_type(), "ntm_sequence_backward", [&] {
     std::vector<scalar_t> scratch(L.scratch);
     for (int64_t t = T - 1; t >= 0; --t) {
-      at::add_out(dhr, dHRc[t + 1], din);
+      {  // d HR[t + 1] = d [r_t, h_t]: from the outputs, and from step t + 1's controller input
+        const int64_t w0 = din[0].size(1), wtop = din[units - 1].size(1);
+        const scalar_t *g = dHRc[t + 1].data_ptr<scalar_t>(), *d0 = din[0].data_ptr<scalar_t>(),
+                       *dtop = layers ? din[layers - 1].data_ptr<scalar_t>() + in.own(layers - 1) : nullptr;
+        scalar_t* o = dhr.data_ptr<scalar_t>();
+        for (int64_t b = 0; b < B; ++b) {
+          for (int64_t j = 0; j < RM; ++j) o[b * RMC + j] = g[b * RMC + j] + d0[b * w0 + j];
+          for (int64_t j = 0; j < C; ++j)  // a feed-forward layer's h_t feeds no later step
+            o[b * RMC + RM + j] = layers ? g[b * RMC + RM + j] + dtop[b * wtop + j] : g[b * RMC + RM + j];
+        }
+      }
       const scalar_t *vp = V[t].data_ptr<scalar_t>(), *qp = Qs[t].data_ptr<scalar_t>(),
                      *wp = Ws[t].data_ptr<scalar_t>(), *wn = Ws[t + 1].data_ptr<scalar_t>(),
                      *ap = AUX[t].data_ptr<scalar_t>(), *dqn = dQa.data_ptr<scalar_t>(), *dwn = dwa.data_ptr<scalar_t>(),
@@ -455,43 +544,73 @@ std::vector<at::Tensor> sequence_backward(const at::Tensor& dHR, const at::Tenso
       std::swap(dQa, dQb);
       std::swap(dwa, dwb);
       at::addmm_out(dh, dhr.narrow(1, RM, C), dv[t], weight);  // + through the head projection
-      // LSTM cell: c = f c_prev + i g, h = o tanh(c)
-      const scalar_t *gp = G[t].data_ptr<scalar_t>(), *cp = Cs[t].data_ptr<scalar_t>(),
-                     *tcp = TC[t].data_ptr<scalar_t>(), *dhp = dh.data_ptr<scalar_t>();
-      scalar_t *dcp = dc.data_ptr<scalar_t>(), *dgp = dgates[t].data_ptr<scalar_t>();
-      for (int64_t b = 0; b < B; ++b) {
-        const scalar_t *gb = gp + b * 4 * C, *cb = cp + b * C, *tcb = tcp + b * C, *dhb = dhp + b * C;
-        scalar_t *dcb = dcp + b * C, *dgb = dgp + b * 4 * C;
-        for (int64_t j = 0; j < C; ++j) {
-          const scalar_t i = gb[j], f = gb[C + j], o = gb[2 * C + j], g = gb[3 * C + j], tc = tcb[j];
-          const scalar_t d = dcb[j] + dhb[j] * o * (1 - tc * tc);
-          dgb[j] = d * g * i * (1 - i);
-          dgb[C + j] = d * cb[j] * f * (1 - f);
-          dgb[2 * C + j] = dhb[j] * tc * o * (1 - o);
-          dgb[3 * C + j] = d * i * (1 - g * g);
-          dcb[j] = d * f;
-        }
+      if (cell != Cell::kLSTM) {  // h = act(pre): act' from h
+        const scalar_t *hp = HR[t + 1].data_ptr<scalar_t>() + RM, *dhp = dh.data_ptr<scalar_t>();
+        scalar_t* dp = dpre[0][t].data_ptr<scalar_t>();
+        for (int64_t b = 0; b < B; ++b)
+          for (int64_t j = 0; j < C; ++j) {
+            const scalar_t h = hp[b * RMC + j];
+            const scalar_t da = cell == Cell::kTanh      ? 1 - h * h
+                                : cell == Cell::kSigmoid ? h * (1 - h)
+                                                         : scalar_t(h > 0 ? 1 : 0);
+            dp[b * C + j] = dhp[b * C + j] * da;
+          }
+        at::mm_out(din[0], dpre[0][t], cw[0]);
       }
-      at::mm_out(din, dgates[t], w_rh);
+      for (int64_t l = layers - 1; l >= 0; --l) {
+        if (l < layers - 1) {  // d h^l_t: from the layer above at step t, and from this layer at t + 1
+          const int64_t wl = din[l].size(1);
+          const scalar_t *up = din[l + 1].data_ptr<scalar_t>(), *rec = din[l].data_ptr<scalar_t>() + in.own(l);
+          scalar_t* dhp = dh.data_ptr<scalar_t>();
+          for (int64_t b = 0; b < B; ++b)
+            for (int64_t j = 0; j < C; ++j) dhp[b * C + j] = up[b * 2 * C + j] + rec[b * wl + j];
+        }
+        // LSTM cell: c = f c_prev + i g, h = o tanh(c)
+        const scalar_t *gp = G[l][t].data_ptr<scalar_t>(), *cp = Cs[l][t].data_ptr<scalar_t>(),
+                       *tcp = TC[l][t].data_ptr<scalar_t>(), *dhp = dh.data_ptr<scalar_t>();
+        scalar_t *dcp = dc[l].data_ptr<scalar_t>(), *dgp = dpre[l][t].data_ptr<scalar_t>();
+        for (int64_t b = 0; b < B; ++b) {
+          const scalar_t *gb = gp + b * 4 * C, *cb = cp + b * C, *tcb = tcp + b * C, *dhb = dhp + b * C;
+          scalar_t *dcb = dcp + b * C, *dgb = dgp + b * 4 * C;
+          for (int64_t j = 0; j < C; ++j) {
+            const scalar_t i = gb[j], f = gb[C + j], o = gb[2 * C + j], g = gb[3 * C + j], tc = tcb[j];
+            const scalar_t d = dcb[j] + dhb[j] * o * (1 - tc * tc);
+            dgb[j] = d * g * i * (1 - i);
+            dgb[C + j] = d * cb[j] * f * (1 - f);
+            dgb[2 * C + j] = dhb[j] * tc * o * (1 - o);
+            dgb[3 * C + j] = d * i * (1 - g * g);
+            dcb[j] = d * f;
+          }
+        }
+        at::mm_out(din[l], dpre[l][t], cw[l == 0 ? 0 : 2 * l - 1]);
+      }
     }
   });
-  auto dhr0 = dHRc[0] + din;
+  auto dr0 = dHRc[0].narrow(1, 0, RM) + din[0].narrow(1, 0, RM);
+  auto dh0 = at::empty({layers, B, C}, opts);
+  for (int64_t l = 0; l < layers; ++l) dh0[l].copy_(din[l].narrow(1, in.own(l), C));
+  if (layers) dh0[layers - 1].add_(dHRc[0].narrow(1, RM, C));  // HR[0] holds the top layer's h_{-1}
   auto flat_v = dv.view({T * B, P});
   auto dweight = flat_v.t().mm(HR.narrow(0, 1, T).narrow(2, RM, C).reshape({T * B, C}));
-  auto dw_rh = dgates.view({T * B, 4 * C}).t().mm(HR.narrow(0, 0, T).reshape({T * B, RMC}));
-  return {dgates, dw_rh, dweight, flat_v.sum(0), dQa, dwa, dhr0.narrow(1, 0, RM).contiguous(),
-          dhr0.narrow(1, RM, C).contiguous(), dc};
+  std::vector<at::Tensor> out = {dpre[0], dQa, dwa, dr0, dh0, dc, dweight, flat_v.sum(0)};
+  if (!layers) out.push_back(dpre[0].view({T * B, C}).t().mm(HR.narrow(0, 0, T).narrow(2, 0, RM).reshape({T * B, RM})));
+  for (int64_t l = 0; l < layers; ++l) {
+    auto d = dpre[l].view({T * B, 4 * C});
+    out.push_back(d.t().mm(in.rows(l, T)));
+    if (l > 0) out.push_back(d.sum(0));
+  }
+  return out;
 }
 
 }  // namespace
 
 TORCH_LIBRARY(ntm_bench, m) {
-  m.def("sequence_forward(Tensor xp, Tensor w_rh, Tensor weight, Tensor bias, Tensor Q0, Tensor w0, Tensor r0, "
-        "Tensor h0, Tensor c0, int R, int W, int[] shifts, bool key_tanh, bool add_tanh, float clip, bool save) "
-        "-> Tensor[]");
-  m.def("sequence_backward(Tensor dHR, Tensor dQf, Tensor dwf, Tensor dcf, Tensor w_rh, Tensor weight, Tensor HR, "
-        "Tensor V, Tensor G, Tensor TC, Tensor Cs, Tensor Qs, Tensor Ws, Tensor AUX, int R, int W, int[] shifts, "
-        "bool key_tanh, bool add_tanh, float clip) -> Tensor[]");
+  m.def("sequence_forward(Tensor xp, Tensor Q0, Tensor w0, Tensor r0, Tensor h0, Tensor c0, Tensor weight, "
+        "Tensor bias, Tensor[] cw, int R, int W, int[] shifts, bool key_tanh, bool add_tanh, float clip, str cell, "
+        "bool save) -> Tensor[]");
+  m.def("sequence_backward(Tensor dHR, Tensor dQf, Tensor dwf, Tensor dhf, Tensor dcf, Tensor weight, Tensor[] cw, "
+        "Tensor HR, Tensor V, Tensor G, Tensor TC, Tensor Cs, Tensor Qs, Tensor Ws, Tensor AUX, Tensor X0, Tensor X, "
+        "int R, int W, int[] shifts, bool key_tanh, bool add_tanh, float clip, str cell) -> Tensor[]");
 }
 
 TORCH_LIBRARY_IMPL(ntm_bench, CPU, m) {

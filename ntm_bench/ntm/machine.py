@@ -101,19 +101,21 @@ class NTM(nn.Module):
         use_native = whole and native.usable(self.cfg.native, x.device, x.dtype)
         self.kernels = "native" if use_native else "python"  # which code ran last (records name it)
         if use_native or (whole and torch.is_grad_enabled()):
-            (h0, c0), = ctrl
-            args = (xp, self.controller.w_rh, self.heads.proj.weight, self.heads.proj.bias, mem, w, reads, h0, c0,
-                    self.heads.layout)
-            if not use_native:
-                HR, mem, w, c = NTMSequence.apply(*args, shift)
-            elif torch.is_grad_enabled():
-                HR, mem, w, c = native.NativeSequence.apply(*args)
-            else:  # nothing saved per step: memory does not grow with the length
-                HR, mem, w, c = native.run_inference(*args)
-            RM = reads.shape[1] * reads.shape[2]
-            reads, ctrl = HR[-1, :, :RM].view(reads.shape), ((HR[-1, :, RM:], c),)
-            # HR[t + 1] = [r_t, h_t]: the output layer's columns [h, r] swapped to match
             C = self.cfg.controller_size
+            # every LSTM layer's (h, c) as (L, B, C) each; a feed-forward controller has none
+            h0 = torch.stack([h for h, _ in ctrl]) if ctrl else x.new_empty(0, B, C)
+            c0 = torch.stack([c for _, c in ctrl]) if ctrl else x.new_empty(0, B, C)
+            args = (self.heads.layout, self.controller.cell, xp, mem, w, reads, h0, c0, self.heads.proj.weight,
+                    self.heads.proj.bias, *self.controller.sequence_weights())
+            if not use_native:
+                HR, mem, w, hs, cs = NTMSequence.apply(shift, *args)
+            elif torch.is_grad_enabled():
+                HR, mem, w, hs, cs = native.NativeSequence.apply(*args)
+            else:  # nothing saved per step: memory does not grow with the length
+                HR, mem, w, hs, cs = native.run_inference(*args)
+            RM = reads.shape[1] * reads.shape[2]
+            reads, ctrl = HR[-1, :, :RM].view(reads.shape), tuple(zip(hs, cs))
+            # HR[t + 1] = [r_t, h_t]: the output layer's columns [h, r] swapped to match
             w_out = torch.cat([self.output.weight[:, C:], self.output.weight[:, :C]], 1)
             logits = F.linear(HR[1:], w_out, self.output.bias)
         else:
@@ -146,8 +148,7 @@ class NTM(nn.Module):
     def _whole_sequence(self) -> bool:
         """True when `run` can use `sequence.NTMSequence` (see NTMConfig.fused_sequence)."""
         cfg = self.cfg
-        return (cfg.fused and cfg.fused_sequence and cfg.controller == "lstm" and cfg.controller_layers == 1
-                and cfg.order == "read_first")
+        return cfg.fused and cfg.fused_sequence and cfg.order == "read_first"
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, T, I) -> logits (B, T, O). `valid` is ignored: padding is at the end."""

@@ -2,8 +2,9 @@
 
 Why: after `sequence.py` the NTM is still ~110 small torch ops per time step, and on a CPU
 their per-op overhead, not the arithmetic, is most of a training step. `kernels.cpp` runs the
-same recurrence (one-layer LSTM controller, read-first heads) as plain loops per sequence, with
-only the controller's matmuls left to torch. Same equations, different float rounding; the tests
+same recurrence (an LSTM controller of any number of layers or a feed-forward controller,
+read-first heads) as plain loops per sequence, with only the controller's matmuls and vectorised
+activations left to torch. Same equations, different float rounding; the tests
 check it against the Python path and the literal equations in float64.
 
 Build: the system's C++ compiler (`$CXX`, else g++, else c++) against this torch's headers, no
@@ -152,10 +153,11 @@ def usable(mode: str, device: torch.device, dtype: torch.dtype) -> bool:
     return False
 
 
-def _call(xp, w_rh, weight, bias, Q, w, r0, h0, c0, layout, save: bool) -> list:
+def _call(layout, cell, xp, Q, w, r0, h0, c0, weight, bias, cell_weights, save: bool) -> list:
     return torch.ops.ntm_bench.sequence_forward(
-        xp.contiguous(), w_rh.contiguous(), weight.contiguous(), bias.contiguous(), Q.contiguous(), w.contiguous(),
-        r0.reshape(r0.shape[0], -1).contiguous(), h0.contiguous(), c0.contiguous(), *_layout_args(layout), save)
+        xp.contiguous(), Q.contiguous(), w.contiguous(), r0.reshape(r0.shape[0], -1).contiguous(), h0.contiguous(),
+        c0.contiguous(), weight.contiguous(), bias.contiguous(), [p.contiguous() for p in cell_weights],
+        *_layout_args(layout), cell, save)
 
 
 def _layout_args(layout) -> tuple:
@@ -165,26 +167,31 @@ def _layout_args(layout) -> tuple:
 
 class NativeSequence(torch.autograd.Function):
     """`sequence.NTMSequence` on the C++ kernels: the same inputs (less the shifter) and outputs,
-    HR (T + 1, B, R*M + C) and the final Q (B, M, N), w (B, H, N) and c (B, C)."""
+    HR (T + 1, B, R*M + C), the final Q (B, M, N) and w (B, H, N), and every LSTM layer's final
+    h and c (L, B, C)."""
 
     @staticmethod
-    def forward(ctx, xp, w_rh, weight, bias, Q, w, r0, h0, c0, layout):
-        HR, Qf, wf, cf, *saved = _call(xp, w_rh, weight, bias, Q, w, r0, h0, c0, layout, save=True)
-        ctx.layout, ctx.r_shape = layout, r0.shape
-        ctx.save_for_backward(w_rh, weight, HR, *saved)
-        return HR, Qf, wf, cf
+    def forward(ctx, layout, cell, xp, Q, w, r0, h0, c0, weight, bias, *cell_weights):
+        HR, Qf, wf, hf, cf, *saved = _call(layout, cell, xp, Q, w, r0, h0, c0, weight, bias, cell_weights, save=True)
+        ctx.layout, ctx.cell, ctx.r_shape, ctx.n_saved = layout, cell, r0.shape, len(saved)
+        ctx.save_for_backward(weight, HR, *saved, *cell_weights)
+        return HR, Qf, wf, hf, cf
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, d_HR, d_Q, d_w, d_c):
-        w_rh, weight, HR, *saved = ctx.saved_tensors
-        d_xp, d_w_rh, d_weight, d_bias, d_Q0, d_w0, d_r0, d_h0, d_c0 = torch.ops.ntm_bench.sequence_backward(
-            d_HR, d_Q, d_w, d_c, w_rh.contiguous(), weight.contiguous(), HR, *saved, *_layout_args(ctx.layout))
-        return d_xp, d_w_rh, d_weight, d_bias, d_Q0, d_w0, d_r0.view(ctx.r_shape), d_h0, d_c0, None
+    def backward(ctx, d_HR, d_Q, d_w, d_h, d_c):
+        weight, HR, *rest = ctx.saved_tensors
+        saved, cell_weights = rest[:ctx.n_saved], [p.contiguous() for p in rest[ctx.n_saved:]]
+        d_xp, d_Q0, d_w0, d_r0, d_h0, d_c0, d_weight, d_bias, *d_cell = torch.ops.ntm_bench.sequence_backward(
+            d_HR, d_Q, d_w, d_h.contiguous(), d_c.contiguous(), weight.contiguous(), cell_weights, HR, *saved,
+            *_layout_args(ctx.layout), ctx.cell)
+        if ctx.cell != "lstm":  # a feed-forward controller has no state
+            d_h0 = d_c0 = None
+        return (None, None, d_xp, d_Q0, d_w0, d_r0.view(ctx.r_shape), d_h0, d_c0, d_weight, d_bias, *d_cell)
 
 
-def run_inference(xp, w_rh, weight, bias, Q, w, r0, h0, c0, layout):
+def run_inference(layout, cell, xp, Q, w, r0, h0, c0, weight, bias, *cell_weights):
     """The forward without gradients and without saving anything per step: its memory does not
     grow with the length (evaluation)."""
-    HR, Qf, wf, cf, *_ = _call(xp, w_rh, weight, bias, Q, w, r0, h0, c0, layout, save=False)
-    return HR, Qf, wf, cf
+    HR, Qf, wf, hf, cf, *_ = _call(layout, cell, xp, Q, w, r0, h0, c0, weight, bias, cell_weights, save=False)
+    return HR, Qf, wf, hf, cf
