@@ -7,6 +7,11 @@ registry with their default options: "ntm" (LSTM controller 100, memory 128 x 20
 one write head; on a CPU its C++ kernels), "ntm_python" (the same NTM on its Python path, for
 comparison), "lstm", "transformer", and a reference row "nn_lstm": a bare
 torch.nn.LSTM(9 + 20, 100) + Linear(100, 8), i.e. an NTM's controller without its memory.
+The paper's other NTM sizes, from the presets, on the same copy batches: "ntm_sort" (graves2014
+priority sort: LSTM controller 2 x 100, 5 read + 5 write heads) and "ntm_ff" (graves2014_ff
+associative recall: feed-forward controller 256, 4 + 4 heads), each also as "..._step": the same
+NTM on the per-step path (NTMConfig.fused_sequence=False, what these sizes ran on before the
+whole-sequence path covered them); `whole_sequence_speedup` gives the ratios.
 Evaluation (no grad) runs long sequences: copy length 250 (T = 501), batch 64, the NTM with 512
 memory rows. The NTM's evaluation time is also measured at lengths 125/250/500 (rows 512) and at
 rows 128/256/512 (length 250): both should grow about linearly.
@@ -35,7 +40,8 @@ from torch import nn
 
 from ntm_bench.errors import BenchError
 
-MODELS = ("ntm", "ntm_python", "lstm", "transformer", "nn_lstm")
+MODELS = ("ntm", "ntm_python", "ntm_sort", "ntm_sort_step", "ntm_ff", "ntm_ff_step", "lstm", "transformer", "nn_lstm")
+PAPER_NTMS = {"ntm_sort": ("graves2014", "priority_sort"), "ntm_ff": ("graves2014_ff", "associative_recall")}
 INPUT, OUTPUT = 9, 8  # copy: 8 bits + delimiter in, 8 bits out
 TRAIN_LENGTHS = (1, 20)  # Graves 2014 §4.1
 
@@ -79,6 +85,12 @@ def _build(name: str, device: str):
         return BareLSTM(INPUT, OUTPUT).to(device)
     if name == "ntm_python":  # the same NTM on its Python path (NTMConfig.native="never")
         return get_model("ntm").build(INPUT, OUTPUT, {"native": "never"}).to(device)
+    paper = name.removesuffix("_step")
+    if paper in PAPER_NTMS:  # a preset's size; "_step": on the per-step path
+        entry = get_model("ntm")
+        preset, task = PAPER_NTMS[paper]
+        options = dict(entry.presets[preset][task]["options"], fused_sequence=name == paper)
+        return entry.build(INPUT, OUTPUT, options).to(device)
     if name not in model_names():
         return None
     return get_model(name).build(INPUT, OUTPUT).to(device)
@@ -308,6 +320,15 @@ def measure(quick: bool = False, device: str = "cpu", batch_sizes=(1, 32, 256), 
     a, b = train_rate("nn_lstm", 32, "cpu_seq_per_s"), train_rate("ntm", 32, "cpu_seq_per_s")
     result["ntm_to_nn_lstm_ratio_cpu_time"] = a / b if a and b else None
     result["ntm_b1_seq_per_s"] = train_rate("ntm", 1)
+
+    def ratio(a, b):
+        return a / b if a and b else None
+
+    # the whole-sequence path against the per-step path, same NTM: seq/s ratios
+    result["whole_sequence_speedup"] = {
+        name: {"train": {str(B): ratio(train_rate(name, B), train_rate(name + "_step", B)) for B in batch_sizes},
+               "eval": ratio(*(result["models"][n].get("eval", {}).get("seq_per_s") for n in (name, name + "_step")))}
+        for name in PAPER_NTMS if name in models and name + "_step" in models}
     return result
 
 
@@ -356,12 +377,13 @@ def format_speed(result: dict) -> str:
              f"train: copy lengths 1..20, padded batches, fwd+bwd+Adam; eval: copy length {s['eval_length']} "
              f"(T={2 * s['eval_length'] + 1}), batch {s['eval_batch']}, NTM rows {s['eval_rows']}", ""]
     Bs = [str(b) for b in result["batch_sizes"]]
-    head = f"{'model':12s} {'params':>9s} " + " ".join(f"{'train B=' + b + ' seq/s':>26s}" for b in Bs) \
+    width = max([12, *map(len, result["models"])])
+    head = f"{'model':{width}s} {'params':>9s} " + " ".join(f"{'train B=' + b + ' seq/s':>26s}" for b in Bs) \
         + f" {'eval seq/s':>22s} {'peak MiB (train B=' + Bs[-1] + ' / eval)':>30s}"
     lines += [head, "-" * len(head)]
     for name, row in result["models"].items():
         if row.get("status") == "not registered" or "train" not in row:
-            lines.append(f"{name:12s} {row.get('status', '?')}")
+            lines.append(f"{name:{width}s} {row.get('status', '?')}")
             continue
         cells = []
         for b in Bs:
@@ -370,7 +392,7 @@ def format_speed(result: dict) -> str:
         ev = row.get("eval", {})
         last = row["train"].get(Bs[-1], {})
         mem = f"{_fmt(last.get('peak_mem_mib'))} / {_fmt(ev.get('peak_mem_mib'))}"
-        lines.append(f"{name:12s} {_fmt(row.get('params')):>9s} " + " ".join(f"{c:>26s}" for c in cells)
+        lines.append(f"{name:{width}s} {_fmt(row.get('params')):>9s} " + " ".join(f"{c:>26s}" for c in cells)
                      + f" {_cell(ev):>22s} {mem:>30s}")
     lines.append("")
     lines.append(f"NTM train B=32: {_fmt(result['ntm_b32_seq_per_s'])} seq/s; bare nn.LSTM B=32: "
@@ -378,6 +400,9 @@ def format_speed(result: dict) -> str:
                  f"{_fmt(result['ntm_to_nn_lstm_ratio'], 1)}x (by CPU time: "
                  f"{_fmt(result.get('ntm_to_nn_lstm_ratio_cpu_time'), 1)}x); NTM train B=1: "
                  f"{_fmt(result['ntm_b1_seq_per_s'], 1)} seq/s")
+    for name, r in result.get("whole_sequence_speedup", {}).items():
+        cells = [f"train B={b} x{_fmt(x, 1)}" for b, x in r["train"].items()] + [f"eval x{_fmt(r['eval'], 1)}"]
+        lines.append(f"{name}: whole-sequence path / per-step path ({name}_step), seq/s: " + ", ".join(cells))
     cs = result.get("copy_solve")
     if cs:
         seeds = ", ".join(f"seed {k}: {_fmt(v['solve_s'], 1)} s ({_fmt(v['sequences'])} seqs)"
