@@ -191,24 +191,32 @@ def _outputs_and_grads(model, fn, x):
     return y.detach(), [p.grad.clone() for p in model.parameters()] + [x.grad]
 
 
+def _twins(cfg: NTMConfig, **changes):
+    """A float64 NTM with sharper weightings than at initialisation, and one with the same
+    parameters whose options differ by `changes`."""
+    torch.manual_seed(0)
+    model = NTM(4, 3, cfg).double()
+    with torch.no_grad():
+        model.heads.proj.weight.mul_(4)
+    twin = NTM(4, 3, dataclasses.replace(cfg, **changes)).double()
+    twin.load_state_dict(model.state_dict())
+    return model, twin
+
+
+def _assert_close(y, grads, y_other, grads_other, atol):
+    assert torch.allclose(y, y_other, rtol=0, atol=atol)
+    for a, b in zip(grads, grads_other):
+        assert torch.allclose(a, b, rtol=1e-7, atol=1e-9)
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_fast_path_equals_the_literal_equations_in_outputs_and_gradients(case):
-    cfg = NTMConfig(**{**SMALL, **CASES[case]})
-    torch.manual_seed(0)
-    fast = NTM(4, 3, cfg).double()
-    with torch.no_grad():
-        fast.heads.proj.weight.mul_(4)  # sharper weightings than at initialisation
-    plain = NTM(4, 3, dataclasses.replace(cfg, fused=False)).double()
-    plain.load_state_dict(fast.state_dict())
+    fast, plain = _twins(NTMConfig(**{**SMALL, **CASES[case]}), fused=False)
     x = inputs(dtype=torch.float64)
     y_fast, g_fast = _outputs_and_grads(fast, fast, x)
-    y_plain, g_plain = _outputs_and_grads(plain, plain, x)
-    y_ref, g_ref = _outputs_and_grads(fast, lambda x: reference_forward(fast, x), x)
     assert y_fast.abs().max() > 0.1  # not trivially zero
-    for y, g in ((y_plain, g_plain), (y_ref, g_ref)):
-        assert torch.allclose(y_fast, y, rtol=0, atol=1e-9)
-        for a, b in zip(g_fast, g):
-            assert torch.allclose(a, b, rtol=1e-7, atol=1e-9)
+    _assert_close(y_fast, g_fast, *_outputs_and_grads(plain, plain, x), atol=1e-9)
+    _assert_close(y_fast, g_fast, *_outputs_and_grads(fast, lambda x: reference_forward(fast, x), x), atol=1e-9)
 
 
 # The controllers the whole-sequence path runs besides a one-layer LSTM (the paper's priority sort
@@ -249,23 +257,13 @@ def test_whole_sequence_path_equals_the_per_step_path_and_the_literal_equations(
     path: outputs, gradients (through the final state too) and the no-grad path, float64."""
     if native == "always":
         _native_or_skip()
-    cfg = NTMConfig(**{**SMALL, **LAYOUTS[case]}, native=native)
-    torch.manual_seed(0)
-    whole = NTM(4, 3, cfg).double()
-    with torch.no_grad():
-        whole.heads.proj.weight.mul_(4)  # sharper weightings than at initialisation
-    per_step = NTM(4, 3, dataclasses.replace(cfg, fused_sequence=False)).double()
-    per_step.load_state_dict(whole.state_dict())
+    whole, per_step = _twins(NTMConfig(**{**SMALL, **LAYOUTS[case]}, native=native), fused_sequence=False)
     x = inputs(dtype=torch.float64)
     y_whole, g_whole = _outputs_and_grads(whole, whole, x)
     assert whole.kernels == ("native" if native == "always" else "python")
-    y_step, g_step = _outputs_and_grads(per_step, per_step, x)
-    y_ref, g_ref = _outputs_and_grads(whole, lambda x: reference_forward(whole, x), x)
     assert y_whole.abs().max() > 0.1  # not trivially zero
-    for y, g in ((y_step, g_step), (y_ref, g_ref)):
-        assert torch.allclose(y_whole, y, rtol=0, atol=1e-12)
-        for a, b in zip(g_whole, g):
-            assert torch.allclose(a, b, rtol=1e-7, atol=1e-9)
+    _assert_close(y_whole, g_whole, *_outputs_and_grads(per_step, per_step, x), atol=1e-12)
+    _assert_close(y_whole, g_whole, *_outputs_and_grads(whole, lambda x: reference_forward(whole, x), x), atol=1e-12)
     for a, b in zip(_grads_through_the_final_state(whole, x), _grads_through_the_final_state(per_step, x)):
         assert torch.allclose(a, b, rtol=1e-7, atol=1e-9)
     with torch.no_grad():  # native: the inference path that saves nothing per step; python: the step loop
@@ -297,19 +295,11 @@ def _native_or_skip():
 @pytest.mark.parametrize("case", list(NATIVE_CASES))
 def test_native_kernels_equal_the_python_path_in_outputs_and_gradients(case):
     _native_or_skip()
-    cfg = NTMConfig(**{**SMALL, **NATIVE_CASES[case]}, native="always")
-    torch.manual_seed(0)
-    nat = NTM(4, 3, cfg).double()
-    with torch.no_grad():
-        nat.heads.proj.weight.mul_(4)
-    py = NTM(4, 3, dataclasses.replace(cfg, native="never")).double()
-    py.load_state_dict(nat.state_dict())
+    nat, py = _twins(NTMConfig(**{**SMALL, **NATIVE_CASES[case]}, native="always"), native="never")
     x = inputs(dtype=torch.float64)
     y_nat, g_nat = _outputs_and_grads(nat, nat, x)
     y_py, g_py = _outputs_and_grads(py, py, x)
-    assert torch.allclose(y_nat, y_py, rtol=0, atol=1e-12)
-    for a, b in zip(g_nat, g_py):
-        assert torch.allclose(a, b, rtol=1e-7, atol=1e-9)
+    _assert_close(y_nat, g_nat, y_py, g_py, atol=1e-12)
     with torch.no_grad():  # the inference path saves nothing per step, same outputs
         assert torch.allclose(nat(x), y_py, rtol=0, atol=1e-12)
 
