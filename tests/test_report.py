@@ -162,7 +162,7 @@ def test_latex_tables_are_escaped_and_use_booktabs_rules(basic):
     tex = tables.accuracy_table(basic, "latex")
     assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex
     assert "my\\_model" in tex and "repeat\\_copy" in tex and "seq\\_accuracy" in tex
-    assert "\\textbf{0.812 $\\pm$ 0.272}" in tex
+    assert "\\textbf{0.812} & \\textbf{$\\pm$ 0.272}" in tex  # mean and sd in columns of their own
     assert "≥" not in tex and "±" not in tex
     assert latex_escape("a_b%c&d#e$f{g}") == "a\\_b\\%c\\&d\\#e\\$f\\{g\\}"
     assert "my\\_model" in tables.ranking(basic, "latex")
@@ -179,7 +179,7 @@ def test_a_missing_number_is_a_dash_never_nan(tmp_path):
     for text in (md, tex, csv_text):
         assert "nan" not in text.lower()
     assert "| 30 | unseen | 67561 | — |" in md
-    assert "& 30 & unseen & 67561 & -- &" in tex
+    assert "& 30 & unseen & 67561 & \\multicolumn{2}{c}{--} &" in tex
     row = [x for x in csv.DictReader(io.StringIO(csv_text)) if x["task"] == "copy@v1" and x["length"] == "30"][0]
     assert row["bits"] == "" and row["bits_sd"] == ""
 

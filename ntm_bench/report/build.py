@@ -79,6 +79,7 @@ def budget_table(results: Results) -> Table:
 
 def _write_table(table: Table, base: Path, name: str) -> list[Path]:
     base.mkdir(parents=True, exist_ok=True)
+    table.label = table.label or f"tab:{name}"
     out = []
     for fmt, ext in (("md", "md"), ("csv", "csv"), ("latex", "tex")):
         p = base / f"{name}.{ext}"

@@ -3,6 +3,12 @@
 A `Table` keeps raw values; formatting happens per output so that CSV keeps full precision
 and splits "mean +- sd" cells into two columns, while Markdown and LaTeX show rounded numbers.
 NaN (or None) is never printed as a number: "—" in Markdown and HTML, empty in CSV, "--" in LaTeX.
+
+LaTeX: a complete `table` float (\\caption above, \\label `Table.label`, booktabs rules) that needs
+only the booktabs package; a table of more than LONG_TABLE_ROWS rows is a `longtable` instead
+(the longtable package), which breaks across pages with its header repeated. Numbers have fixed decimals per column and are right-aligned, so their
+decimal points line up; a "mean ± sd" column is two columns (mean, then "± sd"), each right-aligned,
+under one heading, so means and standard deviations line up separately.
 """
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ class Table:
     groups: list[int] = field(default_factory=list)  # row indices that start a new group (rule above)
     caption: str = ""
     collapse: tuple = ()  # leading columns shown only when they change (md/latex/html; CSV repeats them)
+    label: str = ""       # LaTeX \\label, e.g. "tab:accuracy" (none when empty)
 
 
 def check_format(fmt: str, allowed=FORMATS) -> None:
@@ -78,7 +85,8 @@ def _cell(v, col: Column, fmt: str) -> str:
 
 LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                 "±": r"$\pm$", "—": "--", "–": "--", "≥": r"$\geq$", "≤": r"$\leq$", "×": r"$\times$"}
+                 "±": r"$\pm$", "—": "--", "–": "--", "≥": r"$\geq$", "≤": r"$\leq$", "×": r"$\times$",
+                 "−": "-", "→": r"$\rightarrow$", "…": r"\ldots{}", "’": "'", "‘": "`", "“": "``", "”": "''"}
 
 
 def latex_escape(text: str) -> str:
@@ -141,20 +149,54 @@ def _csv(t: Table) -> str:
     return buf.getvalue()
 
 
+def _latex_cells(v, c: Column, bold: bool) -> list[str]:
+    """One value as its LaTeX cell(s): two for a pm column (mean, "± sd"), escaped text otherwise."""
+    def b(x: str) -> str:
+        return f"\\textbf{{{x}}}" if bold and x not in ("", "--") else x
+
+    if c.kind == "pm":
+        if isinstance(v, str) and v == "":
+            return ["", ""]
+        mean, sd = v if isinstance(v, tuple) else (v, math.nan)
+        if _missing(mean):
+            return ["\\multicolumn{2}{c}{--}"]
+        sd_cell = "" if _missing(sd) else f"$\\pm$ {_fmt_num(sd, 'float', c.digits, 'latex')}"
+        return [b(_fmt_num(mean, "float", c.digits, "latex")), b(sd_cell)]
+    s = _cell(v, c, "latex")
+    return [b(s if c.kind in ("float", "int", "frac") else latex_escape(s))]
+
+
+LONG_TABLE_ROWS = 40  # longer tables are a longtable (it breaks across pages; a float would run off the page)
+
+
 def _latex(t: Table) -> str:
-    spec = "".join("l" if c.kind == "text" else "r" for c in t.columns)
-    lines = [f"\\begin{{tabular}}{{{spec}}}", "\\toprule",
-             " & ".join(latex_escape(c.name) for c in t.columns) + " \\\\", "\\midrule"]
+    spec = "".join("l" if c.kind == "text" else "r@{\\,}r" if c.kind == "pm" else "r" for c in t.columns)
+    head = " & ".join(f"\\multicolumn{{2}}{{c}}{{{latex_escape(c.name)}}}" if c.kind == "pm" else
+                      latex_escape(c.name) for c in t.columns) + " \\\\"
+    caption = [f"\\caption{{{latex_escape(t.caption)}}}"] if t.caption else []
+    label = [f"\\label{{{t.label}}}"] if t.label else []
+    body = []
     for i, row in enumerate(_shown(t)):
         if i in t.groups and i > 0:
-            lines.append("\\midrule")
+            body.append("\\midrule")
         cells = []
         for c, v in zip(t.columns, row):
-            s = _cell(v, c, "latex")
-            s = s if c.kind in ("pm", "float", "int", "frac") else latex_escape(s)
-            cells.append(f"\\textbf{{{s}}}" if (i, c.name) in t.bold and s != "--" else s)
-        lines.append(" & ".join(cells) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}"]
+            cells += _latex_cells(v, c, (i, c.name) in t.bold)
+        body.append(" & ".join(cells) + " \\\\")
+    if len(t.rows) > LONG_TABLE_ROWS:
+        ncols = sum(2 if c.kind == "pm" else 1 for c in t.columns)
+        lines = ["% ntm-bench table: needs \\usepackage{booktabs} and \\usepackage{longtable}",
+                 f"\\begin{{longtable}}{{{spec}}}"]
+        lines += [caption[0] + "".join(label) + " \\\\"] if caption else ([label[0] + " \\\\"] if label else [])
+        lines += ["\\toprule", head, "\\midrule", "\\endfirsthead",
+                  f"\\multicolumn{{{ncols}}}{{l}}{{\\emph{{(continued)}}}} \\\\", "\\toprule", head, "\\midrule",
+                  "\\endhead", "\\bottomrule", "\\endlastfoot"]
+        lines += body + ["\\end{longtable}"]
+    else:
+        lines = ["% ntm-bench table: needs \\usepackage{booktabs}", "\\begin{table}[htbp]", "\\centering"]
+        lines += caption + label
+        lines += [f"\\begin{{tabular}}{{{spec}}}", "\\toprule", head, "\\midrule"]
+        lines += body + ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
     return "\n".join(lines) + "\n"
 
 

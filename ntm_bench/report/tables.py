@@ -80,7 +80,7 @@ def leaderboard_table(results: Results) -> Table:
     table = Table(cols, caption="Per test point: mean ± sd over seeds (best checkpoint by validation). "
                                 "bits: cross-entropy in bits per sequence; bit_errors: thresholded bit "
                                 "errors per sequence; seq_accuracy: fraction of sequences with no bit error.",
-                  collapse=("task", "model", "config"))
+                  collapse=("task", "model", "config"), label="tab:leaderboard")
     if results.picked:
         table.caption += (" config: the sweep configuration picked by validation score (best_val: fewer bit "
                           "errors, then fewer bits, mean over seeds) out of how many were run.")
@@ -121,7 +121,7 @@ def sweep_table(results: Results) -> Table:
                           "best_val on held-out sequences from the training range, never a test point; mean over "
                           "seeds): fewer bit errors, then fewer bits; a configuration with an unscored (failed) run "
                           "ranks last. The other tables show the configuration ranked 1.",
-                  collapse=("task", "model"))
+                  collapse=("task", "model"), label="tab:sweep")
     if results.sweep_scores is None:
         return table
     df = results.sweep_scores
@@ -210,7 +210,8 @@ def accuracy_table_struct(results: Results, metric: str = "seq_accuracy", thresh
                                 f"'{IN_DIST}' averages the test points inside the training range, "
                                 f"'{UNSEEN_MEAN}' those beyond it. Bold: the best mean per task and split. "
                                 f"*: some run lacks a test point of that split and is averaged over the "
-                                f"points it has (see Problems).")
+                                f"points it has (see Problems).",
+                  label="tab:" + ("accuracy" if metric == "seq_accuracy" else metric))
     better = np.nanargmax if HIGHER_IS_BETTER[metric] else np.nanargmin
     df = df.sort_values(["task", "order"], kind="stable")
     df["_m"] = df["model"].map({m: i for i, m in enumerate(model_order(df["model"]))})
@@ -279,7 +280,7 @@ def ranking_structs(results: Results) -> tuple[Table, Table]:
                        "the points per run, then mean ± sd over seeds); ties broken by fewer bits per "
                        "sequence on the same points. Reference rows are non-neural predictors, shown for "
                        "comparison and not ranked. *: some run lacks a test point (see Problems).",
-               collapse=("task",))
+               collapse=("task",), label="tab:ranking_per_task")
     for i, r in per_task.iterrows():
         if i == 0 or per_task.loc[i - 1, "task"] != r["task"]:
             t1.groups.append(i)
@@ -288,7 +289,7 @@ def ranking_structs(results: Results) -> tuple[Table, Table]:
     t2 = Table([Column("position", "int"), Column("model"), Column("reference"), Column("mean rank", "float", 2),
                 Column("tasks", "int")],
                caption="Across tasks: the mean of each model's per-task rank, over the tasks it ran "
-                       "(reference predictors excluded).")
+                       "(reference predictors excluded).", label="tab:ranking_overall")
     for _, r in overall.iterrows():
         t2.rows.append([r["position"], r["model"], "reference" if r["reference"] else "",
                         r["mean_rank"], r["n_tasks"]])
@@ -313,8 +314,7 @@ def ranking(results: Results, fmt: str = "md") -> str:
                                 "mean rank", (math.nan, math.nan), math.nan, math.nan, r["mean_rank"],
                                 r["n_tasks"]])
         return render(merged, "csv")
-    sep = {"md": "\n", "latex": "\n\\medskip\n\n", "html": "\n"}[fmt]
-    return render(t1, fmt) + sep + render(t2, fmt)
+    return render(t1, fmt) + "\n" + render(t2, fmt)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,7 +341,7 @@ def fingerprint_table(results: Results) -> Table:
                   caption="Attention fingerprints on the test sequences (mean ± sd over seeds): entropy = "
                           "mean normalised entropy of the weighting (0 one location, 1 uniform); step_one = "
                           "fraction of steps whose most-attended location moves by ±1; stay = by 0.",
-                  collapse=("task", "model"))
+                  collapse=("task", "model"), label="tab:fingerprints")
     order = {m: i for i, m in enumerate(model_order({k[1] for k in rows}))}
     for (task, model, head) in sorted(rows, key=lambda k: (k[0], order[k[1]], k[2])):
         acc = rows[(task, model, head)]
