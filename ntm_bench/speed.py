@@ -332,11 +332,13 @@ def measure(quick: bool = False, device: str = "cpu", batch_sizes=(1, 32, 256), 
     return result
 
 
-def copy_solve(seeds=(0, 1, 2), device: str = "cpu", target: float = 0.1) -> dict:
+def copy_solve(seeds=(0, 1, 2), device: str = "cpu", target: float = 0.1, paths=("auto", "never")) -> dict:
     """Wall-clock seconds until the `quick` suite's NTM reaches <= `target` bit errors per sequence
-    on validation at the training lengths (training time, validation included), one run per seed,
-    one after another. The run stops at the target; a run that never reaches it within the suite's
-    budget counts as None."""
+    on validation at the training lengths (training time, validation included), one run per seed
+    and NTM code path (`paths`: NTMConfig.native values; "auto" is the C++ kernels where they
+    build, "never" the Python path), one after another. The run keeps the suite's recipe and
+    budget, validates every 50 steps and stops at the target; a run that never reaches it within
+    the budget counts as None. The top-level per_seed and median_s are the first path's."""
     import dataclasses
     import tempfile
 
@@ -344,25 +346,36 @@ def copy_solve(seeds=(0, 1, 2), device: str = "cpu", target: float = 0.1) -> dic
     from ntm_bench.suite import load_suite
     from ntm_bench.train import run_one
 
-    suite = load_suite("quick", [f"train.target_bit_errors={target}", "train.eval_every=50",
-                                 f"train.device={device}"], tasks=["copy"], models=["ntm"], seeds=list(seeds))
-    per_seed = {}
-    with tempfile.TemporaryDirectory(prefix="ntm-bench-solve-") as tmp:
-        for spec in suite.runs():
-            spec = dataclasses.replace(spec, eval={**spec.eval, "attention": False, "sequences": 8})
-            summary = run_one(spec, Path(tmp))
-            rows = read_jsonl(Path(tmp) / "runs" / spec.run_id / "curve.jsonl")
-            hit = next((r for r in rows if r["val_bit_errors"] <= target), None)
-            per_seed[spec.seed] = {"solve_s": hit["wall_s"] if hit else None,
-                                   "sequences": hit["sequences"] if hit else None,
-                                   "steps": hit["step"] if hit else None, "status": summary["status"]}
-    times = [v["solve_s"] for v in per_seed.values()]
-    solved = sorted(t for t in times if t is not None)
-    # The median counts unsolved seeds as +inf, so it is None when half or more never solve.
-    ordered = solved + [None] * (len(times) - len(solved))
-    median = ordered[(len(ordered) - 1) // 2] if len(ordered) % 2 else (
-        None if ordered[len(ordered) // 2] is None else (ordered[len(ordered) // 2 - 1] + ordered[len(ordered) // 2]) / 2)
-    return {"target_bit_errors": target, "per_seed": per_seed, "median_s": median}
+    if device != "cpu":
+        paths = paths[:1]  # the C++ kernels are CPU-only: every path is the Python path there
+    out = {"target_bit_errors": target, "paths": {}}
+    for path in paths:
+        suite = load_suite("quick", [f"train.device={device}", f"models.ntm.options.native={path}"],
+                           tasks=["copy"], models=["ntm"], seeds=list(seeds))
+        per_seed = {}
+        with tempfile.TemporaryDirectory(prefix="ntm-bench-solve-") as tmp:
+            for spec in suite.runs():
+                spec = dataclasses.replace(spec, train={**spec.train, "eval_every": 50, "target_bit_errors": target},
+                                           eval={**spec.eval, "attention": False, "sequences": 8})
+                summary = run_one(spec, Path(tmp))
+                rows = read_jsonl(Path(tmp) / "runs" / spec.run_id / "curve.jsonl")
+                hit = next((r for r in rows if r["val_bit_errors"] <= target), None)
+                per_seed[spec.seed] = {"solve_s": hit["wall_s"] if hit else None,
+                                       "sequences": hit["sequences"] if hit else None,
+                                       "steps": hit["step"] if hit else None, "status": summary["status"],
+                                       "ntm_kernels": summary.get("env", {}).get("ntm_kernels")}
+        out["paths"][path] = {"per_seed": per_seed, "median_s": _median_inf([v["solve_s"] for v in per_seed.values()])}
+    first = out["paths"][paths[0]]
+    return {**out, "per_seed": first["per_seed"], "median_s": first["median_s"]}
+
+
+def _median_inf(times: list) -> float | None:
+    """The median with None counted as +inf (unsolved): None when half or more never solve."""
+    ordered = sorted(t for t in times if t is not None) + [None] * sum(t is None for t in times)
+    mid = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[mid]
+    return None if ordered[mid] is None else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def _fmt(x, digits=0) -> str:
@@ -404,11 +417,11 @@ def format_speed(result: dict) -> str:
         cells = [f"train B={b} x{_fmt(x, 1)}" for b, x in r["train"].items()] + [f"eval x{_fmt(r['eval'], 1)}"]
         lines.append(f"{name}: whole-sequence path / per-step path ({name}_step), seq/s: " + ", ".join(cells))
     cs = result.get("copy_solve")
-    if cs:
+    for path, r in (cs or {}).get("paths", {}).items():
         seeds = ", ".join(f"seed {k}: {_fmt(v['solve_s'], 1)} s ({_fmt(v['sequences'])} seqs)"
-                          for k, v in cs["per_seed"].items())
-        lines.append(f"Time to solve copy (quick suite's NTM, <= {cs['target_bit_errors']} bit errors on validation): "
-                     f"median {_fmt(cs['median_s'], 1)} s  [{seeds}]")
+                          for k, v in r["per_seed"].items())
+        lines.append(f"Time to solve copy (quick suite's NTM, native={path}, <= {cs['target_bit_errors']} bit "
+                     f"errors on validation): median {_fmt(r['median_s'], 1)} s  [{seeds}]")
     sc = result.get("ntm_eval_scaling", {})
     if sc.get("status") == "ok":
         lines.append(f"NTM eval scaling (batch {sc['batch']}), seconds per batch (relative to the first):")

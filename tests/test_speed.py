@@ -54,3 +54,10 @@ def test_speed_rejects_an_unknown_device_with_one_line(capsys):
     assert main(["speed", "--device", "tpu"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "tpu" in err[0] and "cpu" in err[0]
+
+
+def test_copy_solve_median_counts_unsolved_seeds_as_infinitely_slow():
+    assert speed._median_inf([3.0, None, 1.0]) == 3.0
+    assert speed._median_inf([3.0, None, None]) is None
+    assert speed._median_inf([2.0, 4.0]) == 3.0
+    assert speed._median_inf([2.0, None]) is None
