@@ -116,11 +116,15 @@ def make_parser() -> argparse.ArgumentParser:
 
     pl = sub.add_parser("plot", help="one figure")
     pl.add_argument("dir", type=Path)
-    pl.add_argument("--kind", choices=["curves", "lengths", "memory"], required=True)
+    pl.add_argument("--kind", choices=["curves", "lengths", "memory", "paper_curves", "outputs"], required=True)
     pl.add_argument("--task")
     pl.add_argument("--metric")
     pl.add_argument("--format", choices=["pdf", "png", "svg"], default="pdf")
     pl.add_argument("--out", type=Path, help="output file path without extension (default: DIR/figures/...)")
+    for fp in (pl, rp):  # figure options (ntm_bench/report/style.py)
+        fp.add_argument("--font", choices=["sans", "serif", "latex"], default="sans", help="latex: Computer Modern")
+        fp.add_argument("--logx", action="store_true", help="log-scaled x on learning curves and length figures")
+    pl.add_argument("--width", choices=["column", "full"], help="one column (3.3 in) or full width (6.9 in)")
 
     sp = sub.add_parser("speed", help="the speed benchmark (prints figures; not a test)",
                         description="Training and evaluation throughput of ntm, ntm_python (the NTM on its Python path), "
@@ -233,7 +237,7 @@ def cmd_leaderboard(a) -> int:
 def cmd_report(a) -> int:
     from ntm_bench.report.build import build_report
 
-    for p in build_report(_results_dir(a.dir)):
+    for p in build_report(_results_dir(a.dir), font=a.font, logx=a.logx):
         print(p)
     return 0
 
@@ -241,7 +245,8 @@ def cmd_report(a) -> int:
 def cmd_plot(a) -> int:
     from ntm_bench.report.build import plot
 
-    for p in plot(_results_dir(a.dir), kind=a.kind, task=a.task, metric=a.metric, fmt=a.format, out=a.out):
+    for p in plot(_results_dir(a.dir), kind=a.kind, task=a.task, metric=a.metric, fmt=a.format, out=a.out,
+                  font=a.font, logx=a.logx, width=a.width):
         print(p)
     return 0
 

@@ -1,8 +1,11 @@
 """Reports, tables and figures built from run records alone.
 
 - `load_results(DIR)` -> Results (runs, evals, curves, problems)             (load.py)
-- `leaderboard`, `accuracy_table`, `ranking` -> str in md / csv / latex / html (tables.py)
-- `plot_curves`, `plot_lengths`, `plot_memory` -> Figure; `save_figure`      (figures.py, memory.py)
+- `leaderboard`, `accuracy_table`, `ranking`, `summary_table` -> md / csv / latex / html (tables.py, render.py)
+- `plot_curves`, `plot_lengths` -> Figure                                    (figures.py)
+- `plot_memory` -> Figure: memory pictures, zoomed to the rows in use       (memory_pictures.py)
+- `plot_paper_curves`, `plot_outputs` -> Figure: Graves et al. 2014 style   (paper_figures.py)
+- paper settings, fonts, `save_figure`, one style per model                 (style.py)
 - `fingerprints(weights, mask)` -> per-head entropy / step_one / stay        (fingerprints.py)
 - `build_report(DIR)`, `plot(DIR, kind)` -> written paths                    (build.py)
 """

@@ -13,15 +13,17 @@ import re
 from pathlib import Path
 
 from ntm_bench.errors import BenchError
-from ntm_bench.report import figures, tables
-from ntm_bench.report.load import Results, load_results, protocol
-from ntm_bench.report.memory import memory_runs
-from ntm_bench.report.mplstyle import FIGURE_FORMATS, save_figure
+from ntm_bench.report import figures, paper_figures, tables
+from ntm_bench.report.load import Results, load_results, protocol, random_target_tasks
+from ntm_bench.report.memory_pictures import memory_runs
+from ntm_bench.report.style import FIGURE_FORMATS, check_font, figure_width, model_order, save_figure
 from ntm_bench.report.page import Bullets, FigureBlock, Heading, Para, TableBlock, to_html, to_markdown
 from ntm_bench.report.render import Column, Table, render
-from ntm_bench.report.style import model_order
 
-PLOT_KINDS = ("curves", "lengths", "memory")
+PLOT_KINDS = ("curves", "lengths", "memory", "paper_curves", "outputs")
+PLOT_METRICLESS = {"memory": "they show inputs, outputs and head weightings",
+                   "paper_curves": "they show the validation cost in bits, as the paper does",
+                   "outputs": "they show targets and outputs"}
 
 
 def _slug(text: str) -> str:
@@ -35,24 +37,35 @@ def _threshold(results: Results) -> float:
 
 
 def plot(dir, kind: str = "curves", task: str | None = None, metric: str | None = None, fmt: str = "pdf",
-         out=None, results: Results | None = None) -> list[Path]:
-    """One figure of `kind` (curves | lengths | memory) written as `fmt`; returns the paths written.
-    `out` is the path without extension (default DIR/figures/<kind>_<metric>[_<task>])."""
+         out=None, results: Results | None = None, logx: bool = False, font: str = "sans",
+         width: str | None = None) -> list[Path]:
+    """One figure of `kind` (PLOT_KINDS) written as `fmt`; returns the paths written. `out` is the
+    path without extension (default DIR/figures/<kind>[_<metric>][_<task>]). `logx`: log-scaled x
+    (curves, lengths, paper_curves); `font`: sans | serif | latex; `width`: column | full (default:
+    column for one panel or one memory picture, full otherwise)."""
     if kind not in PLOT_KINDS:
         raise BenchError(f"unknown plot kind {kind!r}; valid: {', '.join(PLOT_KINDS)}")
     if fmt not in FIGURE_FORMATS:
         raise BenchError(f"unknown figure format {fmt!r}; valid: {', '.join(FIGURE_FORMATS)}")
+    check_font(font)
+    if width is not None:
+        figure_width(width)  # a bad width is an error before anything is read
+    if kind in ("memory", "paper_curves", "outputs") and metric is not None:
+        raise BenchError(f"{kind} figures take no metric ({PLOT_METRICLESS[kind]})")
     results = results or load_results(dir)
     if kind == "curves":
         metric = metric or "val_bit_errors"
-        fig = figures.plot_curves(results, metric=metric, task=task)
+        fig = figures.plot_curves(results, metric=metric, task=task, logx=logx, width=width, font=font)
     elif kind == "lengths":
         metric = metric or "bit_errors"
-        fig = figures.plot_lengths(results, metric=metric, task=task)
+        fig = figures.plot_lengths(results, metric=metric, task=task, logx=logx, width=width, font=font)
+    elif kind == "memory":
+        fig = figures.plot_memory(results, task=task, width=width or "column", font=font)
+    elif kind == "paper_curves":
+        fig = paper_figures.plot_paper_curves(results, task=task, logx=logx, width=width, font=font)
     else:
-        if metric is not None:
-            raise BenchError("memory pictures take no metric (they show inputs, outputs and head weightings)")
-        fig = figures.plot_memory(results, task=task)
+        task = task or "copy"
+        fig = paper_figures.plot_outputs(results, task, width=width or "full", font=font)
     name = "_".join(x for x in (kind, metric, _slug(task) if task else None) if x)
     target = Path(out) if out is not None else Path(dir) / "figures" / name
     return save_figure(fig, target, formats=(fmt,))
@@ -126,14 +139,125 @@ def _protocol_blocks(results: Results, threshold: float) -> list:
     return [Heading("Protocol"), Bullets(items), Heading("How to read the numbers", 3), Para(how)]
 
 
-def build_report(dir) -> list[Path]:
-    """Write every table, figure and the report page for DIR; return the paths written, report.md first."""
+SEEDS_NOTE = ("Thin lines: one per seed; thick lines with markers: the mean over seeds (on learning curves, "
+              "where every seed has a value).")
+HEADLINE = ("generalisation", "curves", "memory")  # the figures the report opens with, in this order
+
+
+def _figure_specs(results: Results, font: str, logx: bool) -> list[tuple]:
+    """(section, name, make, caption) for every figure the records allow; section: one of HEADLINE
+    (the report's first figures), "figures" or "paper"."""
+    specs = []
+    random_targets = sorted(random_target_tasks(results))
+    rt = (f" {', '.join(random_targets)}: random targets, so bits are drawn above the optimal predictor's "
+          f"(its level: the dashed line) and sequence accuracy is left out." if random_targets else "")
+    present = figures.curve_metrics_present(results)
+    head_curve = "val_bits" if "val_bits" in present else "val_bit_errors"
+    for metric, x, xl in (("val_bits", "sequences", "sequences seen"), ("val_bit_errors", "sequences", "sequences seen"),
+                          ("val_bit_errors", "wall_s", "wall-clock time")):
+        if metric in present:
+            section = "curves" if (metric, x) == (head_curve, "sequences") else "figures"
+            specs.append((section, f"curves_{metric}_{x}",
+                          lambda m=metric, x=x: figures.plot_curves(results, m, x, logx=logx, font=font),
+                          f"Learning curves: {figures.CURVE_LABELS[metric]} against {xl}, on held-out sequences "
+                          f"from the training range, one panel per task. {SEEDS_NOTE}"
+                          + (" Dashed: the optimal predictor on test sequences from the training range." if
+                             random_targets and metric != "val_seq_accuracy" else "")))
+    lengths = figures.eval_metrics_present(results)
+    acc_tasks = set(results.evals["task"]) - set(random_targets)
+    head_len = "seq_accuracy" if "seq_accuracy" in lengths and acc_tasks else "bits"
+    for metric in ("seq_accuracy", "bit_errors", "bits"):
+        if metric in lengths and (metric != "seq_accuracy" or acc_tasks):
+            specs.append(("generalisation" if metric == head_len else "figures", f"lengths_{metric}",
+                          lambda m=metric: figures.plot_lengths(results, m, logx=logx, font=font),
+                          f"Generalisation: {figures.LENGTH_LABELS[metric]} at each test point (best checkpoint), "
+                          f"one panel per task; the grey band is the training range (drawn at least a little wide, so "
+                          f"that a single training length shows). {SEEDS_NOTE}"
+                          + (" Accuracies share one 0-1 axis." if metric in figures.BOUNDED else "")
+                          + (rt if metric in ("bits", "seq_accuracy") else "")))
+    pictures = memory_runs(results)
+    first = next((r for r in pictures if r[0].split("@v")[0] == "copy" and r[1] == "ntm"),
+                 pictures[0] if pictures else None)  # the headline picture: the NTM on copy if there is one
+    for task, model, run_id in pictures:
+        specs.append(("memory" if (task, model, run_id) == first else "figures", f"memory_{_slug(task)}_{_slug(model)}",
+                      lambda t=task, m=model: figures.plot_memory(results, t, m, font=font),
+                      f"Memory use of {model} on {task} ({run_id}, the seed with the best sequence accuracy on the "
+                      f"unseen test points), as in Graves et al. 2014, Fig. 6: inputs, targets, outputs (scored steps "
+                      f"only) and each head's weighting over memory locations against time, for one test sequence; "
+                      f"darker = larger: inputs and outputs from 0 (white) to 1 (black), each head from 0 to its "
+                      f"largest weight (given beside it when below 1). The location axes show only the rows the "
+                      f"heads visit, with their row numbers (a dotted line: the rows wrap from the last to row 0)."))
+    if "val_bits" in present:
+        specs.append(("paper", "paper_curves",
+                      lambda: paper_figures.plot_paper_curves(results, logx=logx, font=font),
+                      f"As in Graves et al. 2014, Figs. 3, 7, 10, 13 and 15: cost per sequence in bits (validation) "
+                      f"against sequences seen, {' vs '.join(paper_figures.paper_models(results))}, one panel per task. "
+                      f"{SEEDS_NOTE}"))
+    for task in sorted(results.tasks):
+        if task.split("@v")[0] in ("copy", "repeat_copy"):
+            specs.append(("paper", f"outputs_{_slug(task)}", lambda t=task: _outputs_figure(results, t, font), None))
+    return specs
+
+
+def _outputs_figure(results: Results, task: str, font: str):
+    rows = paper_figures.output_samples(results, task)
+    if not rows:
+        return None  # no run has checkpoints or attention records: nothing to show, nothing wrong
+    return paper_figures.plot_outputs(results, task, font=font, rows=rows)
+
+
+def _outputs_caption(fig, task: str) -> str:
+    where = {"best.pt": "rerun from its best checkpoint", "outputs.pt": "as rerun from its best checkpoint "
+             "(outputs.pt)", "attention.pt": "the one test sequence its run saved (attention.pt)"}
+    runs = "; ".join(f"{m}: seed {seed}, {where[source]}" for m, (_, seed, source) in fig.ntm_bench_sources.items())
+    return (f"As in Graves et al. 2014, Figs. 4 and 8: {task} targets (top) and each model's outputs (below; "
+            f"probabilities, white 0 to black 1) on the scored steps of one test sequence per test point, every model "
+            f"on the same sequence; one time scale, long sequences on a line of their own. Per model, the seed with "
+            f"the best sequence accuracy on the unseen test points ({runs}).")
+
+
+def _summary_para(results: Results) -> Para:
+    p = protocol(results)
+    problems = len(results.problems)
+    return Para(f"Suite `{p['suite']}`: {p['n_runs']} complete run records ({p['n_ok']} ok), seeds "
+                f"{', '.join(map(str, p['seeds']))}, models {', '.join(model_order(p['models']))}. The headline "
+                f"figures and a short table come first; the protocol, every table and the other figures follow"
+                + (f"; {problems} problem(s) are listed at the end." if problems else "; no problems."))
+
+
+def build_report(dir, font: str = "sans", logx: bool = False) -> list[Path]:
+    """Write every table, figure and the report page for DIR; return the paths written, report.md first.
+    The page opens
+    with the headline figures (generalisation per task, learning curves, a memory picture) and a short
+    summary table; then the protocol, the long tables, the other figures, the paper-style figures
+    (Graves et al. 2014) and the problems. `font`, `logx`: as for `plot`."""
+    check_font(font)
     root = Path(dir)
     results = load_results(root)
     threshold = _threshold(results)
     fig_dir, tab_dir = root / "figures", root / "tables"
     written: list[Path] = []
-    blocks: list = _protocol_blocks(results, threshold)
+
+    drawn: dict[str, list] = {}
+    for section, name, make, caption in _figure_specs(results, font, logx):
+        try:
+            fig = make()
+        except BenchError as e:
+            results.problems.append(f"figure {name}: {e}")
+            continue
+        if fig is None:
+            continue
+        paths = save_figure(fig, fig_dir / name, formats=("pdf", "png"))
+        written += paths
+        drawn.setdefault(section, []).append(FigureBlock(paths[0], paths[1], caption or _outputs_caption(fig, name)))
+
+    summary = tables.summary_table(results, threshold)
+    files = _write_table(summary, tab_dir, "summary")
+    written += files
+    blocks: list = [Heading("Summary"), _summary_para(results)]
+    blocks += [b for section in HEADLINE for b in drawn.get(section, [])[:1]]
+    blocks.append(TableBlock(summary, "Summary table", files))
+    blocks += _protocol_blocks(results, threshold)
 
     blocks.append(Heading("Results"))
     per_task, overall = tables.ranking_structs(results)
@@ -155,38 +279,10 @@ def build_report(dir) -> list[Path]:
     (tab_dir / "ranking.csv").write_text(tables.ranking(results, "csv"))
     written.append(tab_dir / "ranking.csv")
 
-    blocks.append(Heading("Figures"))
-    band = "Lines: mean over seeds; bands: ± one standard deviation over seeds."
-    figs = []
-    present = figures.curve_metrics_present(results)
-    for metric, x, xl in (("val_bit_errors", "sequences", "sequences seen"), ("val_bit_errors", "wall_s", "wall-clock time"),
-                          ("val_bits", "sequences", "sequences seen")):
-        if metric in present:
-            figs.append((lambda m=metric, x=x: figures.plot_curves(results, m, x), f"curves_{metric}_{x}",
-                         f"Learning curves: {figures.CURVE_LABELS[metric]} against {xl}, one panel per task. {band}"))
-    for metric in ("bit_errors", "bits", "seq_accuracy", "excess_bits"):
-        if metric in figures.eval_metrics_present(results):
-            figs.append((lambda m=metric: figures.plot_lengths(results, m), f"lengths_{metric}",
-                         f"Generalisation: {figures.LENGTH_LABELS[metric]} at each test point (best checkpoint), "
-                         f"one panel per task; the grey band is the training range. Markers: mean over seeds; "
-                         f"error bars: ± one standard deviation over seeds (for accuracies, cut at 0 and 1)."))
-    for task, model, run_id in memory_runs(results):
-        figs.append((lambda t=task, m=model: figures.plot_memory(results, t, m), f"memory_{_slug(task)}_{_slug(model)}",
-                     f"Memory use of {model} on {task} ({run_id}, the seed with the best sequence accuracy on the "
-                     f"unseen test points): inputs, targets, outputs (scored steps only) and "
-                     f"each head's weighting over memory locations against time, for one test sequence; "
-                     f"darker = larger: inputs and outputs from 0 (white) to 1 (black), each head from 0 to its "
-                     f"largest weight (given on its axis). Long memories are cropped to the rows the heads use "
-                     f"(see the axis labels)."))
-    for make, name, caption in figs:
-        try:
-            fig = make()
-        except BenchError as e:
-            results.problems.append(f"figure {name}: {e}")
-            continue
-        paths = save_figure(fig, fig_dir / name, formats=("pdf", "png"))
-        written += paths
-        blocks.append(FigureBlock(paths[0], paths[1], caption))
+    if drawn.get("figures"):
+        blocks += [Heading("Figures")] + drawn["figures"]
+    if drawn.get("paper"):
+        blocks += [Heading("Figures in the style of Graves et al. 2014")] + drawn["paper"]
 
     blocks.append(Heading("Problems"))
     blocks.append(Bullets(list(results.problems)) if results.problems else Para("None: every run completed and "

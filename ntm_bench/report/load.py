@@ -26,6 +26,7 @@ import pandas as pd
 
 from ntm_bench.config import sweep_label
 from ntm_bench.errors import BenchError
+from ntm_bench.report.style import model_order
 
 RUN_COLUMNS = ["run_id", "task", "task_name", "task_version", "model", "model_name", "params", "seed",
                "status", "error", "steps", "sequences", "wall_s", "best_step", "stopped_by",
@@ -242,6 +243,40 @@ def pick_by_validation(results: Results) -> Results:
                    results.problems, results.suite,
                    {k: v for k, v in results.summaries.items() if k in keep},
                    {k: v for k, v in results.attention.items() if k in keep}, results.tasks, picked, scores)
+
+
+def random_target_tasks(results: Results) -> set[str]:
+    """Tasks whose targets are random, judged by a Bayes-optimal reference (their evaluation rows carry
+    excess_bits, e.g. dynamic N-grams): figures show them as bits above the optimum, and sequence
+    accuracy, which no predictor can reach there, is left out."""
+    ev = results.evals
+    if "excess_bits" not in ev or ev.empty:
+        return set()
+    return set(ev.loc[ev["excess_bits"].notna(), "task"])
+
+
+def best_runs(results: Results, candidates, task: str | None = None, model: str | None = None) -> list[tuple]:
+    """(task, model, run_id) per task and model, among the run ids in `candidates`: the run with the
+    best sequence accuracy on the unseen test points (then the fewest bits there, then the lowest
+    seed), the seed that generalised best; `task` ("copy" also matches "copy@v2") and `model` filter."""
+    runs = results.runs[results.runs["run_id"].isin(set(candidates))]
+    if task is not None:
+        runs = runs[(runs["task"] == task) | (runs["task"].str.split("@v").str[0] == task)]
+    if model is not None:
+        runs = runs[runs["model"] == model]
+    ev = results.evals
+    unseen = ev[ev["split"] == "unseen"] if "split" in ev else ev.iloc[:0]
+    acc = unseen.groupby("run_id")["seq_accuracy"].mean() if "seq_accuracy" in unseen else {}
+    bits = unseen.groupby("run_id")["bits"].mean() if "bits" in unseen else {}
+    runs = runs.assign(_acc=runs["run_id"].map(acc).astype(float).fillna(-1.0),
+                       _bits=runs["run_id"].map(bits).astype(float).fillna(math.inf))
+    out = []
+    for t in sorted(set(runs["task"])):
+        for m in model_order(set(runs.loc[runs["task"] == t, "model"])):
+            sub = runs[(runs["task"] == t) & (runs["model"] == m)].sort_values(
+                ["_acc", "_bits", "seed", "run_id"], ascending=[False, True, True, True])
+            out.append((t, m, sub["run_id"].iloc[0]))
+    return out
 
 
 def _suite_test_points(suite: dict | None, tasks: dict) -> None:

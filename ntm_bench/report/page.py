@@ -81,6 +81,11 @@ def inline_html(text: str) -> str:
     return "".join(out)
 
 
+def first_sentence(text: str) -> str:
+    """Up to the first full stop that ends a sentence ("et al. 2014" does not): a figure's alt text."""
+    return re.split(r"(?<=[a-z0-9)])\.\s+(?=[A-Z])", text.strip(), maxsplit=1)[0].rstrip(".")
+
+
 def _rel(path: Path, base: Path) -> str:
     try:
         return path.relative_to(base).as_posix()
@@ -104,7 +109,7 @@ def to_markdown(title: str, blocks: list, base: Path) -> str:
                 lines += [f"*{b.table.caption}*", ""]
         elif isinstance(b, FigureBlock):
             pdf = f" ([pdf]({_rel(b.pdf, base)}))" if b.pdf else ""
-            lines += [f"![{b.caption.split('.')[0]}]({_rel(b.png, base)})", "", f"*{b.caption}*{pdf}", ""]
+            lines += [f"![{first_sentence(b.caption)}]({_rel(b.png, base)})", "", f"*{b.caption}*{pdf}", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ntm_bench.errors import BenchError
-from ntm_bench.report.load import Results
+from ntm_bench.report.load import Results, random_target_tasks
 from ntm_bench.report.render import Column, Table, check_format, render
 from ntm_bench.report.style import model_order
 
@@ -228,6 +228,59 @@ def accuracy_table_struct(results: Results, metric: str = "seq_accuracy", thresh
     for (task, split), g in df.groupby(["task", "split"]):
         if g["mean"].notna().any():
             table.bold.add((int(g.index[better(g["mean"].to_numpy())]), metric))
+    return table
+
+
+def summary_table(results: Results, threshold: float = 0.9) -> Table:
+    """The report's short table, per task and model (mean ± sd over seeds of per-run values):
+    sequence accuracy on the training range and on the unseen test points, the seeds whose unseen
+    accuracy reaches `threshold`, and bit errors on the unseen points. Tasks with random targets
+    (load.random_target_tasks) show bits above the optimum on the unseen points instead of accuracies."""
+    acc = accuracy_frame(results, "seq_accuracy", threshold)
+    errs = accuracy_frame(results, "bit_errors", threshold)
+    random_targets = random_target_tasks(results)
+    excess = accuracy_frame(results, "excess_bits", threshold) if random_targets else None
+
+    def at(df, task, model, split):
+        g = df[(df["task"] == task) & (df["model"] == model) & (df["split"] == split)]
+        return g.iloc[0] if len(g) else None
+
+    cols = [Column("task"), Column("model"), Column("seq acc (train range)", "pm", 3),
+            Column("seq acc (unseen)", "pm", 3), Column(f"seeds ≥ {threshold:g} (unseen)", "frac"),
+            Column("bit errors (unseen)", "float", 2)]
+    if random_targets:
+        cols.append(Column("bits above optimum (unseen)", "pm", 2))
+    table = Table(cols, caption=f"Summary per task and model: mean ± sd over seeds of each run's sequence accuracy "
+                                f"on the test points inside the training range and on those beyond it (unseen), how "
+                                f"many seeds reach {threshold:g} on the unseen points, and the bit errors per sequence "
+                                f"there (mean over seeds). Bold: the best unseen accuracy per task."
+                                + (" Tasks with random targets (" + ", ".join(sorted(random_targets)) + ") show the "
+                                   "bits per sequence above the optimal predictor instead of accuracies, which "
+                                   "mean nothing there." if random_targets else ""),
+                  collapse=("task",), label="tab:summary")
+    for task, model in _task_model_pairs(results):
+        if not table.rows or table.rows[-1][0] != task:
+            table.groups.append(len(table.rows))
+        ind, uns = at(acc, task, model, IN_DIST), at(acc, task, model, UNSEEN_MEAN)
+        err = at(errs, task, model, UNSEEN_MEAN)
+        reference = bool((ind if ind is not None else uns)["reference"]) if (ind is not None or uns is not None) else False
+        row = [task, model + (" (reference)" if reference else "")]
+        if task in random_targets:
+            row += [math.nan, math.nan, (math.nan, math.nan)]
+        else:
+            row += [(ind["mean"], ind["sd"]) if ind is not None else math.nan,
+                    (uns["mean"], uns["sd"]) if uns is not None else math.nan,
+                    (uns["solved"], uns["n_seeds"]) if uns is not None else (math.nan, math.nan)]
+        row.append(err["mean"] if err is not None else math.nan)
+        if random_targets:
+            ex = at(excess, task, model, UNSEEN_MEAN) if task in random_targets else None
+            row.append((ex["mean"], ex["sd"]) if ex is not None else math.nan)
+        table.rows.append(row)
+    for task in sorted({r[0] for r in table.rows} - random_targets):  # the best (ties too), when above 0
+        idx = [i for i, r in enumerate(table.rows) if r[0] == task and not r[1].endswith("(reference)")
+               and isinstance(r[3], tuple) and not math.isnan(r[3][0])]
+        top = max((table.rows[i][3][0] for i in idx), default=0.0)
+        table.bold.update((i, "seq acc (unseen)") for i in idx if top > 0 and table.rows[i][3][0] == top)
     return table
 
 
