@@ -2,14 +2,18 @@
 
 A task or model registers under a name; registering a name twice is an error, and an unknown
 name fails with the list of known names. The harness looks everything up here and never
-branches on a name. A user's model lives in a file of their own, loaded with `load_plugin`.
+branches on a name. A class is checked against the contract when it registers (ntm_bench.contract).
+A user's tasks and models live in files of their own, loaded with `load_plugin`; each entry
+remembers the plugin file and the SHA-256 of the source that registered it (part of a run's identity).
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import importlib.util
 import sys
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -21,6 +25,9 @@ from ntm_bench.errors import BenchError, choices
 class TaskEntry:
     name: str
     cls: type
+    source: str = ""  # module or plugin module it came from
+    plugin: str | None = None  # the plugin file (absolute path) that registered it, None for a built-in
+    plugin_sha256: str | None = None  # SHA-256 of that file's source as it was loaded
 
 
 @dataclass(frozen=True)
@@ -31,7 +38,9 @@ class ModelEntry:
     presets: dict = field(default_factory=dict)  # preset -> task -> {"options": {...}, "train": {...}}
     tasks: tuple[str, ...] | None = None  # tasks the model can run (None: all)
     reference: bool = False  # a non-neural reference row (e.g. the optimal N-gram predictor)
-    source: str = ""  # module or plugin file it came from
+    source: str = ""  # module or plugin module it came from
+    plugin: str | None = None  # the plugin file (absolute path) that registered it, None for a built-in
+    plugin_sha256: str | None = None  # SHA-256 of that file's source as it was loaded
 
     def make_config(self, options: dict | None = None):
         """Build the config dataclass from a dict, strictly (unknown keys and bad types are errors)."""
@@ -54,14 +63,25 @@ class ModelEntry:
 _TASKS: dict[str, TaskEntry] = {}
 _MODELS: dict[str, ModelEntry] = {}
 _BUILTINS_LOADED = False
+_LOADING: dict = {}  # the plugin being imported: {"path": ..., "sha256": ...}, empty otherwise
+_PLUGINS: dict[str, tuple[str, str]] = {}  # resolved path -> (module name, sha256) of plugins loaded
+
+
+def _source(cls) -> str:
+    """Where a class is registered from: the plugin file being loaded, else the class's module."""
+    return _LOADING.get("path") or getattr(cls, "__module__", "?")
 
 
 def register_task(name: str) -> Callable[[type], type]:
+    """Register a task class: a frozen dataclass derived from `Task` (tasks/base.py; README, "Adding a task")."""
     def deco(cls: type) -> type:
         if name in _TASKS:
-            raise BenchError(f"task {name!r} is already registered (by {_TASKS[name].cls.__module__})")
+            raise BenchError(f"task {name!r} is already registered (by {_TASKS[name].source})")
+        from ntm_bench.contract import check_task_class
+
+        check_task_class(name, cls)
         cls.name = name
-        _TASKS[name] = TaskEntry(name, cls)
+        _TASKS[name] = TaskEntry(name, cls, _source(cls), _LOADING.get("path"), _LOADING.get("sha256"))
         return cls
 
     return deco
@@ -77,9 +97,12 @@ def register_model(name: str, config: type | None = None, presets: dict | None =
     def deco(cls: type) -> type:
         if name in _MODELS:
             raise BenchError(f"model {name!r} is already registered (by {_MODELS[name].source})")
+        from ntm_bench.contract import check_model_class
+
+        check_model_class(name, cls, config, presets if presets is not None else {})
         _MODELS[name] = ModelEntry(name, cls, config, dict(presets or {}),
                                    tuple(tasks) if tasks else None, reference,
-                                   source=getattr(cls, "__module__", "?"))
+                                   _source(cls), _LOADING.get("path"), _LOADING.get("sha256"))
         cls.registry_name = name
         return cls
 
@@ -121,10 +144,12 @@ def model_names() -> list[str]:
 
 
 def load_plugin(path: str | Path) -> list[str]:
-    """Import a user's Python file that registers one or more models; return the names it added.
+    """Import a user's Python file that registers tasks, models or both; return the names it added.
 
-    Every failure (missing file, syntax error, exception on import, no model registered) is a
-    BenchError that names the file.
+    A file loads once per process; loading it again returns the same names, unless its source has
+    changed since, when its old entries are dropped and the new source is loaded. Every failure
+    (missing file, syntax error, exception on import, a class that breaks the contract, nothing
+    registered) is a BenchError that names the file.
     """
     load_builtins()
     path = Path(path)
@@ -132,28 +157,55 @@ def load_plugin(path: str | Path) -> list[str]:
         raise BenchError(f"plugin file {str(path)!r} does not exist")
     if path.suffix != ".py":
         raise BenchError(f"plugin file {str(path)!r} is not a .py file")
-    mod_name = f"ntm_bench_plugin_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
-    if mod_name in sys.modules:  # already loaded in this process (e.g. a worker re-loading it)
-        return sorted(n for n, e in _MODELS.items() if e.source == mod_name)
-    before = set(_MODELS)
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = module
+    resolved = str(path.resolve())
     try:
-        spec.loader.exec_module(module)
+        code = path.read_bytes()
+    except OSError as e:
+        raise BenchError(f"plugin file {str(path)!r} is unreadable: {e.strerror}") from None
+    sha = hashlib.sha256(code).hexdigest()
+    loaded = _PLUGINS.get(resolved)
+    if loaded is not None:
+        names = _names_from(resolved)
+        if loaded[1] == sha and names:
+            return names
+        _forget(resolved)  # edited since it was loaded (or its entries were dropped): load it anew
+    mod_name = f"ntm_bench_plugin_{path.stem}_{sha[:12]}"
+    module = types.ModuleType(mod_name)
+    module.__file__ = resolved
+    sys.modules[mod_name] = module
+    _LOADING.update(path=resolved, sha256=sha)
+    try:
+        exec(compile(code, resolved, "exec"), module.__dict__)  # the very bytes that were hashed
     except BenchError as e:
-        del sys.modules[mod_name]
+        _forget(resolved, mod_name)
         raise BenchError(f"plugin {str(path)!r}: {e}") from None
     except Exception as e:  # noqa: BLE001 - any failure of user code becomes one clear line
-        del sys.modules[mod_name]
-        for n in set(_MODELS) - before:
-            del _MODELS[n]
+        _forget(resolved, mod_name)
         raise BenchError(f"plugin {str(path)!r} failed to import: {type(e).__name__}: {e}") from None
-    added = sorted(set(_MODELS) - before)
+    finally:
+        _LOADING.clear()
+    added = _names_from(resolved)
     if not added:
-        raise BenchError(f"plugin {str(path)!r} registers no model "
-                         f"(decorate a class with @register_model('name'))")
+        _forget(resolved, mod_name)
+        raise BenchError(f"plugin {str(path)!r} registers no task or model (decorate a class with "
+                         f"@register_task('name') or @register_model('name'))")
+    _PLUGINS[resolved] = (mod_name, sha)
     return added
+
+
+def _names_from(path: str) -> list[str]:
+    """The task and model names the plugin file at `path` (resolved) registered."""
+    return sorted({n for table in (_TASKS, _MODELS) for n, e in table.items() if e.plugin == path})
+
+
+def _forget(path: str, mod_name: str | None = None) -> None:
+    """Drop a plugin file's module and everything it registered."""
+    for table in (_TASKS, _MODELS):
+        for n in [n for n, e in table.items() if e.plugin == path]:
+            del table[n]
+    loaded = _PLUGINS.pop(path, None)
+    for name in {mod_name, loaded and loaded[0]} - {None}:
+        sys.modules.pop(name, None)
 
 
 def reset_for_tests(snapshot: tuple[dict, dict] | None = None) -> tuple[dict, dict]:

@@ -55,6 +55,26 @@ def nothing(tmp):
     pass
 
 
+MODEL = "import torch\nfrom torch import nn\nfrom ntm_bench import register_model\n"
+LINEAR = ("    def __init__(self, i, o):\n        super().__init__(); self.w = nn.Linear(i, o)\n"
+          "    def forward(self, x, valid=None):\n        return self.w(x)\n")
+TASK = ("from dataclasses import dataclass\nfrom typing import ClassVar\n"
+        "from ntm_bench import Task, register_task\n")
+
+
+def model_plugin(decorator="@register_model('mine')", body=LINEAR, base="nn.Module", head=""):
+    return plugin_file(f"{MODEL}{head}{decorator}\nclass Mine({base}):\n{body}")
+
+
+def task_plugin(body, decorators="@register_task('mine')\n@dataclass(frozen=True)"):
+    return plugin_file(f"{TASK}{decorators}\nclass Mine(Task):\n{body}")
+
+
+SIZES = ("    axes: ClassVar[tuple] = ('length',)\n    default_train: ClassVar[dict] = {'length': (1, 5)}\n"
+         "    input_size = 2\n    output_size = 1\n    def sequence_length(self, point):\n        return point\n")
+PLUGIN_RUN = [*RUN, "--plugin", "{tmp}/plugin.py"]
+
+
 MINIMAL = "tasks: {copy: {}}\nmodels: {lstm: {}}\n"
 
 CASES = [
@@ -170,10 +190,50 @@ CASES = [
     ("plugin_raises_on_import", [*RUN, "--plugin", "{tmp}/plugin.py"], plugin_file("raise RuntimeError('no GPU here')\n"),
      ["plugin.py", "RuntimeError: no GPU here"]),
     ("plugin_registers_nothing", [*RUN, "--plugin", "{tmp}/plugin.py"], plugin_file("import torch\n"),
-     ["plugin.py", "registers no model", "register_model"]),
+     ["plugin.py", "registers no task or model", "register_task", "register_model"]),
     ("plugin_reuses_a_model_name", [*RUN, "--plugin", "{tmp}/plugin.py"],
      plugin_file("from torch import nn\nfrom ntm_bench import register_model\n"
                  "@register_model('lstm')\nclass Mine(nn.Module):\n    pass\n"), ["'lstm' is already registered"]),
+    ("plugin_in_a_missing_folder", [*RUN, "--plugin", "{tmp}/nowhere/mine.py"], nothing,
+     ["plugin file", "nowhere/mine.py", "does not exist"]),
+    # the model and task contracts, checked when a plugin registers its classes
+    ("plugin_model_without_forward", PLUGIN_RUN, model_plugin(body="    pass\n"),
+     ["plugin.py", "model 'mine'", "defines no forward(x, valid=None)"]),
+    ("plugin_model_not_a_module", PLUGIN_RUN, model_plugin(base="object"),
+     ["plugin.py", "model 'mine'", "derived from torch.nn.Module"]),
+    ("plugin_model_built_otherwise", PLUGIN_RUN,
+     model_plugin(body="    def __init__(self):\n        super().__init__()\n    def forward(self, x):\n        return x\n"),
+     ["model 'mine'", "Mine(input_size, output_size) must be how it is built"]),
+    ("plugin_forward_without_inputs", PLUGIN_RUN, model_plugin(body=LINEAR.replace("forward(self, x, valid=None)", "forward(self)")),
+     ["model 'mine'", "forward must take the inputs x"]),
+    ("plugin_trace_not_a_method", PLUGIN_RUN, model_plugin(body=LINEAR + "    trace = 5\n"),
+     ["model 'mine'", "trace must be a method", "(logits (B, T, outputs), {head name: weights (B, T, N)})"]),
+    ("plugin_memory_rows_without_setter", PLUGIN_RUN, model_plugin(body=LINEAR + "    memory_rows = 16\n"),
+     ["model 'mine'", "has memory_rows but no set_memory_rows(rows)"]),
+    ("plugin_preset_unknown_key", PLUGIN_RUN,
+     model_plugin("@register_model('mine', presets={'tiny': {'*': {'opts': {}}}})"),
+     ["model 'mine' preset 'tiny' (*)", "unknown key 'opts'", "options, train"]),
+    ("plugin_preset_unknown_option", PLUGIN_RUN,
+     model_plugin("@register_model('mine', config=Cfg, presets={'tiny': {'copy': {'options': {'hiden': 8}}}})",
+                  body=LINEAR.replace("(self, i, o)", "(self, i, o, cfg)"),
+                  head="from dataclasses import dataclass\n@dataclass(frozen=True)\nclass Cfg:\n    hidden: int = 4\n"),
+     ["model 'mine' preset 'tiny' (copy) option", "'hiden'", "hidden"]),
+    ("plugin_preset_unknown_train_key", PLUGIN_RUN,
+     model_plugin("@register_model('mine', presets={'tiny': {'*': {'train': {'lrr': 1}}}})"),
+     ["preset 'tiny'", "unknown train key 'lrr'", "valid:", "lr"]),
+    ("plugin_task_decorators_in_the_wrong_order", PLUGIN_RUN,
+     task_plugin(SIZES, "@dataclass(frozen=True)\n@register_task('mine')"),
+     ["task 'mine'", "must be a dataclass", "above @dataclass(frozen=True)"]),
+    ("plugin_task_not_a_task", PLUGIN_RUN,
+     plugin_file(TASK + "@register_task('mine')\n@dataclass(frozen=True)\nclass Mine:\n    pass\n"),
+     ["task 'mine'", "derived from ntm_bench.Task"]),
+    ("plugin_task_bad_version", PLUGIN_RUN, task_plugin(SIZES + "    version: ClassVar[int] = 0\n"),
+     ["task 'mine'", "version must be a positive integer, got 0"]),
+    ("plugin_task_range_misses_an_axis", PLUGIN_RUN,
+     task_plugin(SIZES.replace("('length',)", "('length', 'width')")),
+     ["task 'mine'", "default_train must give a (lo, hi) range for each axis (length, width)"]),
+    ("plugin_task_without_sample", PLUGIN_RUN, task_plugin(SIZES),
+     ["task 'mine'", "does not define sample (or draw and encode)"]),
     # output folders
     ("out_is_a_file", ["run", "smoke", "--workers", "1", "--out", "{tmp}/out"], file_at("out"), ["is a file"]),
     ("out_under_a_file", ["run", "smoke", "--workers", "1", "--out", "{tmp}/out/inner"], file_at("out"),

@@ -324,6 +324,8 @@ BAD_MODELS = """
 class RaisesInInit(nn.Module):
     def __init__(self, i, o):
         raise ValueError("no such layer")
+    def forward(self, x):  # a class without one is refused when the plugin loads
+        return x
 
 @register_model("wrong_shape")
 class WrongShape(nn.Module):
