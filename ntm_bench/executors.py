@@ -32,6 +32,56 @@ def _quiet() -> bool:
     return not sys.stderr.isatty()
 
 
+def _duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds:
+        return "?"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
+def headline(summary: dict) -> str:
+    """A run's headline number: the mean over its unseen test points (its training-range points when
+    it has none) of the sequence accuracy, or of the excess bits for a task with a reference
+    predictor (dynamic N-grams); '' without test results."""
+    rows = [r for r in summary.get("eval") or [] if isinstance(r, dict)]
+    unseen = [r for r in rows if r.get("split") == "unseen"]
+    rows, where = (unseen, "unseen") if unseen else (rows, "train range")
+    if any(r.get("excess_bits") is not None for r in rows):
+        key, name, fmt = "excess_bits", "excess bits", ".2f"
+    else:
+        key, name, fmt = "seq_accuracy", "seq acc", ".3f"
+    vals = [r[key] for r in rows if isinstance(r.get(key), (int, float))]
+    return f"{name} ({where}) {sum(vals) / len(vals):{fmt}}" if vals else ""
+
+
+class RunLines:
+    """Off a terminal (a log file, a batch job: stdout is not a TTY), one line per finished run on
+    stdout: run id, status, headline metric, the run's time, runs left and the estimated time left
+    (the suite's pace so far). On a terminal the tqdm bars show progress instead."""
+
+    def __init__(self, total: int, out: Path, enabled: bool | None = None):
+        self.total, self.out, self.n = total, Path(out), 0
+        self.enabled = (not sys.stdout.isatty()) if enabled is None else enabled
+        self.t0 = time.monotonic()
+
+    def done(self, run_id: str, status: str, seconds: float | None = None) -> None:
+        if not self.enabled:
+            return
+        self.n += 1
+        s = read_summary(self.out / "runs" / run_id) or {}
+        if seconds is None:
+            seconds = (s.get("training") or {}).get("wall_s")
+        error = s.get("error") if status in ("failed", "diverged") else None
+        what = ", ".join(x for x in (status + (f" ({error.splitlines()[0]})" if error else ""), headline(s)) if x)
+        left = self.total - self.n
+        eta = (time.monotonic() - self.t0) / self.n * left
+        print(f"[{self.n}/{self.total}] {run_id}: {what}; {_duration(seconds)}; {left} left"
+              + (f", about {_duration(eta)} to go" if left else ""), flush=True)
+
+
 def _run_guarded(spec: RunSpec, out: Path, progress=None) -> str:
     """run_one's status. run_one records every problem inside a run itself; anything that still
     escapes it (a BenchError from a full disk while writing the summary, a bug) becomes this run's
@@ -71,12 +121,15 @@ def run_serial(todo: list[RunSpec], out: Path) -> dict[str, str]:
     """Every run in this process, one after the other."""
     statuses = {}
     quiet = _quiet()
+    lines = RunLines(len(todo), out)
     with tqdm(total=len(todo), desc="suite", unit="run", disable=quiet, position=0) as suite_bar:
         for spec in todo:
+            t0 = time.monotonic()
             with tqdm(total=spec.train["steps"], desc=spec.run_id, unit="step", leave=False,
                       disable=quiet, position=1) as bar:
                 statuses[spec.run_id] = _run_guarded(spec, out, lambda ev, bar=bar: _show(bar, ev))
             suite_bar.update(1)
+            lines.done(spec.run_id, statuses[spec.run_id], time.monotonic() - t0)
     return statuses
 
 
@@ -133,6 +186,7 @@ class _Worker:
     conn: object                   # the parent's end of its pipe
     run: RunSpec | None = None     # the run it is doing now
     bar: object = None             # the run's progress line
+    since: float = 0.0             # when it was given its run (time.monotonic)
     started: bool = False          # has said ready at least once
     stopping: bool = False         # has been told there is nothing left
 
@@ -161,8 +215,9 @@ def run_parallel(todo: list[RunSpec], out: Path, workers: int) -> dict[str, str]
     def finish(w: _Worker, status: str) -> None:
         statuses[w.run.run_id] = status
         w.bar.close()
-        w.run, w.bar = None, None
         suite_bar.update(1)
+        lines.done(w.run.run_id, status, time.monotonic() - w.since)
+        w.run, w.bar = None, None
 
     def hand_out(w: _Worker) -> None:
         """Give an idle worker the next run, or tell it to stop."""
@@ -179,7 +234,7 @@ def run_parallel(todo: list[RunSpec], out: Path, workers: int) -> dict[str, str]
         except OSError:  # it died just now; the run goes back to the queue, the death is seen below
             pending.appendleft(spec)
             return
-        w.run = spec
+        w.run, w.since = spec, time.monotonic()
         w.bar = tqdm(total=spec.train["steps"], desc=spec.run_id, unit="step", leave=False,
                      disable=quiet, position=w.slot)
 
@@ -223,6 +278,7 @@ def run_parallel(todo: list[RunSpec], out: Path, workers: int) -> dict[str, str]
             start(w.slot)
 
     suite_bar = tqdm(total=len(todo), desc="suite", unit="run", disable=quiet, position=0)
+    lines = RunLines(len(todo), out)
     try:
         for slot in range(1, min(workers, len(todo)) + 1):
             start(slot)
@@ -303,6 +359,7 @@ def run_dask(todo: list[RunSpec], out: Path, scheduler: str) -> dict[str, str]:
         stamp = time.time_ns()
         futures = {client.submit(_dask_task, spec, str(out), key=f"ntm-bench-{spec.run_id}-{stamp}", pure=False):
                    spec.run_id for spec in todo}
+        lines = RunLines(len(todo), out)
         with tqdm(total=len(todo), desc="suite (dask)", unit="run", disable=_quiet()) as bar:
             for fut in as_completed(futures):
                 run_id = futures[fut]
@@ -312,6 +369,7 @@ def run_dask(todo: list[RunSpec], out: Path, scheduler: str) -> dict[str, str]:
                     s = read_summary(out / "runs" / run_id)
                     statuses[run_id] = s["status"] if s else f"lost ({type(e).__name__}: run the command again)"
                 bar.update(1)
+                lines.done(run_id, statuses[run_id])
     finally:
         client.close()
     return {s.run_id: statuses[s.run_id] for s in todo if s.run_id in statuses}

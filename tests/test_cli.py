@@ -1,5 +1,7 @@
-"""The command line end to end on the `smoke` suite: records, skip-on-rerun, failures, plugins."""
+"""The command line end to end on the `smoke` suite: records, skip-on-rerun, failures, plugins, progress
+lines off a terminal."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +122,32 @@ def test_overrides_work_before_and_after_options(tmp_path):
     assert rc == 0
     s = read_summary(out / "runs" / "copy__lstm__s0")
     assert s["training"]["steps"] == 2 and s["train"]["eval_every"] == 1
+
+
+def test_off_a_terminal_each_finished_run_is_one_line(tmp_path, capsys):
+    rc = main(["run", "smoke", "--out", str(tmp_path / "out"), "--workers", "1", "--no-report", "--tasks",
+               "copy,dynamic_ngrams", "--models", "lstm", "train.steps=2"])
+    assert rc == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("[")]
+    assert len(lines) == 2
+    assert re.fullmatch(r"\[1/2\] copy__lstm__s0: ok, seq acc \(unseen\) \d\.\d{3}; \d+\.\d s; 1 left, about "
+                        r"\d+\.\d s to go", lines[0]), lines[0]
+    assert re.fullmatch(r"\[2/2\] dynamic_ngrams__lstm__s0: ok, excess bits \(unseen\) -?\d+\.\d\d; \d+\.\d s; 0 left",
+                        lines[1]), lines[1]
+
+
+def test_run_lines_name_a_failure_and_estimate_the_time_left(tmp_path, capsys):
+    from ntm_bench.executors import RunLines
+
+    run = tmp_path / "runs" / "copy__x__s0"
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text(json.dumps({"schema": 1, "status": "failed", "error": "plugin 'x.py': boom\nmore",
+                                                  "eval": []}))
+    lines = RunLines(3, tmp_path, enabled=True)
+    lines.done("copy__x__s0", "failed", 75.0)
+    lines.done("copy__y__s0", "killed (signal 9; run the same command again to redo it)", 4000.0)
+    first, second = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"\[1/3\] copy__x__s0: failed \(plugin 'x.py': boom\); 1 min 15 s; 2 left, about .* to go", first)
+    assert second.startswith("[2/3] copy__y__s0: killed (signal 9; run the same command again to redo it); 1 h 06 min; 1 left")
+    assert not RunLines(3, tmp_path, enabled=False).done("copy__x__s0", "ok")
+    assert capsys.readouterr().out == ""
