@@ -1,4 +1,5 @@
-"""The command line: `python run_bench.py [run|list|leaderboard|report|plot|speed] ...`.
+"""The command line: `python run_bench.py [run|list|leaderboard|report|plot|speed] ...`, the same as the
+installed `ntm-bench` command and `python -m ntm_bench`.
 
 Bad input of any kind ends with one line naming the problem (and the valid choices) and exit
 code 2; a traceback only with --debug.
@@ -71,8 +72,16 @@ def _workers(text):
     return n
 
 
-def make_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="run_bench.py", description="ntm-bench: NTM vs LSTM vs Transformer on algorithmic "
+def usable_cores() -> int:
+    """The CPU cores this process may run on (Slurm, taskset and containers limit them), else all."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+def make_parser(prog: str = "run_bench.py") -> argparse.ArgumentParser:
+    p = _Parser(prog=prog, description="ntm-bench: NTM vs LSTM vs Transformer on algorithmic "
                 "tasks, tested beyond the training lengths. With no command: run the 'quick' suite.",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -99,8 +108,9 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--plugin", action="append", default=[], type=Path, metavar="FILE.py",
                    help="a Python file that registers models (repeatable)")
     r.add_argument("--device", help="cpu or cuda (overrides train.device)")
-    r.add_argument("--workers", type=_workers, default=os.cpu_count() or 1,
-                   help="parallel worker processes, one torch thread each (default: number of cores)")
+    r.add_argument("--workers", type=_workers, default=usable_cores(),
+                   help="parallel worker processes, one torch thread each (default: the cores this process "
+                        f"may use, here {usable_cores()})")
     r.add_argument("--executor", choices=["local", "dask"], default="local", help="where runs execute")
     r.add_argument("--scheduler", help="Dask scheduler address for --executor dask")
     r.add_argument("--no-report", action="store_true", help="skip the report at the end")
@@ -300,16 +310,16 @@ def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
     return rest, overrides
 
 
-def main(argv=None) -> int:
+def main(argv=None, prog: str = "run_bench.py") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
         argv, overrides = split_overrides(argv)
-        a = make_parser().parse_args(argv)
+        a = make_parser(prog).parse_args(argv)
         if a.command == "run":
             a.overrides = [*a.overrides, *overrides, *a.sweep]
         if a.command is None:
-            a = make_parser().parse_args([*(["--debug"] if debug else []), "run", "quick"])
+            a = make_parser(prog).parse_args([*(["--debug"] if debug else []), "run", "quick"])
         return COMMANDS[a.command](a)
     except BenchError as e:
         if debug:
@@ -323,3 +333,8 @@ def main(argv=None) -> int:
         print("interrupted: complete runs are kept; run the same command again to finish the rest",
               file=sys.stderr)
         return 130
+
+
+def console() -> int:
+    """The installed `ntm-bench` command (pyproject.toml [project.scripts])."""
+    return main(prog="ntm-bench")

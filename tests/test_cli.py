@@ -1,5 +1,5 @@
-"""The command line end to end on the `smoke` suite: records, skip-on-rerun, failures, plugins, progress
-lines off a terminal."""
+"""The command line end to end on the `smoke` suite: records, skip-on-rerun, failures, plugins, the installed
+command, progress lines off a terminal and the default number of workers."""
 import json
 import re
 import subprocess
@@ -151,3 +151,29 @@ def test_run_lines_name_a_failure_and_estimate_the_time_left(tmp_path, capsys):
     assert second.startswith("[2/3] copy__y__s0: killed (signal 9; run the same command again to redo it); 1 h 06 min; 1 left")
     assert not RunLines(3, tmp_path, enabled=False).done("copy__x__s0", "ok")
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("command", [
+    [sys.executable, "-m", "ntm_bench"],
+    [str(Path(sys.executable).with_name("ntm-bench"))],
+], ids=["python -m ntm_bench", "ntm-bench"])
+def test_the_installed_command_and_python_m_are_run_bench(command):
+    if not Path(command[0]).exists():
+        pytest.skip("the ntm-bench script is not installed (pip install -e .)")
+    want = subprocess.run([sys.executable, "run_bench.py", "list"], cwd=ROOT, capture_output=True, text=True)
+    got = subprocess.run([*command, "list"], cwd=ROOT, capture_output=True, text=True)
+    assert (got.returncode, got.stdout) == (0, want.stdout)
+    bad = subprocess.run([*command, "run", "smoke", "--models", "nope"], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "'nope' is not in this suite" in bad.stderr
+
+
+def test_workers_default_to_the_cores_this_process_may_use(monkeypatch):
+    import os
+
+    from ntm_bench.cli import make_parser
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert make_parser().parse_args(["run", "smoke"]).workers == 3
+    monkeypatch.delattr(os, "sched_getaffinity")
+    assert make_parser().parse_args(["run", "smoke"]).workers == 64
