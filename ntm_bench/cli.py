@@ -19,6 +19,7 @@ EPILOG = """examples:
   python run_bench.py run smoke --out /tmp/smoke       # a few steps of everything, seconds
   python run_bench.py run quick --tasks copy --models ntm,lstm --seeds 0,1,2 train.lr=3e-4
   python run_bench.py run quick --plugin my_model.py --models my_model
+  python run_bench.py run smoke --plugin examples/reverse_copy.py --tasks reverse_copy --out /tmp/rc
   python run_bench.py run quick --tasks copy --sweep train.lr=1e-3,3e-4 --sweep train.batch_size=8,32
   python run_bench.py leaderboard results/quick --format md
   python run_bench.py report results/quick
@@ -106,7 +107,7 @@ def make_parser(prog: str = "run_bench.py") -> argparse.ArgumentParser:
                    help="sweep a setting over values, each combination a run of its own (repeatable); KEY: "
                         "train.<field>, models.<label>.train.<field> or models.<label>.options.<option>")
     r.add_argument("--plugin", action="append", default=[], type=Path, metavar="FILE.py",
-                   help="a Python file that registers models (repeatable)")
+                   help="a Python file that registers tasks, models or both (repeatable)")
     r.add_argument("--device", help="cpu or cuda (overrides train.device)")
     r.add_argument("--workers", type=_workers, default=usable_cores(),
                    help="parallel worker processes, one torch thread each (default: the cores this process "
@@ -115,7 +116,9 @@ def make_parser(prog: str = "run_bench.py") -> argparse.ArgumentParser:
     r.add_argument("--scheduler", help="Dask scheduler address for --executor dask")
     r.add_argument("--no-report", action="store_true", help="skip the report at the end")
 
-    sub.add_parser("list", help="tasks (axes, versions), models (options, presets) and suites")
+    ls = sub.add_parser("list", help="tasks (axes, versions), models (options, presets) and suites")
+    ls.add_argument("--plugin", action="append", default=[], type=Path, metavar="FILE.py",
+                    help="also list what a plugin file registers (repeatable)")
 
     lb = sub.add_parser("leaderboard", help="one row per (task, model, test length), over seeds")
     lb.add_argument("dir", type=Path)
@@ -211,11 +214,16 @@ def cmd_list(a) -> int:
     from ntm_bench import registry
     from ntm_bench.suite import builtin_suites, load_yaml
 
+    for path in a.plugin:
+        registry.load_plugin(path)
+
     print("tasks:")
     for name in registry.task_names():
-        cls = registry.get_task(name).cls
+        entry = registry.get_task(name)
+        cls = entry.cls
         train = ", ".join(f"{ax} {lo}..{hi}" for ax, (lo, hi) in cls.default_train.items())
-        print(f"  {name:<20} v{cls.version}  axes: {', '.join(cls.axes):<18} train: {train}")
+        where = f"  (plugin {os.path.relpath(entry.plugin)})" if entry.plugin else ""
+        print(f"  {name:<20} v{cls.version}  axes: {', '.join(cls.axes):<18} train: {train}{where}")
     print("models:")
     for name in registry.model_names():
         e = registry.get_model(name)
@@ -227,6 +235,8 @@ def cmd_list(a) -> int:
             extra.append(f"tasks: {', '.join(e.tasks)}")
         if e.reference:
             extra.append("reference")
+        if e.plugin:
+            extra.append(f"plugin {os.path.relpath(e.plugin)}")
         print(f"  {name:<20} {'; '.join(extra)}")
         print(f"  {'':<20} options: {opts}")
     print("suites:")

@@ -18,9 +18,11 @@ import json
 import math
 import os
 import platform
+import re
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -262,6 +264,34 @@ class RunLock:
 
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the folder that holds ntm_bench/
+
+
+def portable_path(path, out) -> str:
+    """A path as records write it: no absolute machine path. Files of this package are named from
+    the package's folder (`ntm_bench/suites/quick.yaml`); anything else relative to the output
+    folder `out` (`../../my_model.py`), so a folder moved with its plugins still names them right."""
+    path = Path(path).resolve()
+    if path.is_relative_to(PACKAGE_ROOT / "ntm_bench"):
+        return path.relative_to(PACKAGE_ROOT).as_posix()
+    return Path(os.path.relpath(path, Path(out).resolve())).as_posix()
+
+
+def portable_text(text: str, out) -> str:
+    """A traceback with the absolute paths it names made portable: the output folder as `OUT`, this
+    package's folder as `<ntm-bench>`, the Python installation as `<python>`, the home folder as
+    `~`, and any other file (a plugin) relative to the output folder."""
+    roots = [(Path(out).resolve(), "OUT"), (PACKAGE_ROOT, "<ntm-bench>"),
+             (Path(sys.prefix).resolve(), "<python>"), (Path(sys.base_prefix).resolve(), "<python>"),
+             (Path.home(), "~")]
+    text = re.sub(r'File "(/[^"]+)"', lambda m: f'File "{portable_path(m.group(1), out)}"'
+                  if not any(Path(m.group(1)).is_relative_to(r) for r, _ in roots) else m.group(0), text)
+    for root, name in sorted(roots, key=lambda r: -len(str(r[0]))):
+        if str(root) not in ("/", "."):
+            text = text.replace(str(root), name)
+    return text
 
 
 def _git_commit() -> str | None:

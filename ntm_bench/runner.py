@@ -4,6 +4,7 @@ or one whose worker died, is redone by the next invocation of the same command.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 from ntm_bench.config import to_dict
 from ntm_bench.errors import BenchError
 from ntm_bench.executors import run_dask, run_parallel, run_serial
-from ntm_bench.records import atomic_write_json, read_summary, summary_problem
+from ntm_bench.records import atomic_write_json, portable_path, read_summary, summary_problem
 from ntm_bench.suite import RunSpec, Suite
 
 COMPLETE = ("ok", "diverged")
@@ -93,37 +94,58 @@ def check_memory(suite: Suite, runs: list[RunSpec]) -> None:
 
 
 def plan(suite: Suite, out: Path, plugins=()) -> tuple[list[RunSpec], list[RunSpec]]:
-    """(to run, already complete). A complete run recorded with a different config is an error."""
-    todo, done, clash = [], [], []
+    """(to run, already complete). A complete run recorded with a different config is an error,
+    unless only the source of its plugin differs: an edited plugin's runs run again."""
+    todo, done, clash, edited = [], [], [], []
     for spec in suite.runs(plugins):
         s = read_summary(out / "runs" / spec.run_id)
         problem = summary_problem(out / "runs" / spec.run_id)
         if problem:
             print(f"warning: {problem}; the run will be redone", file=sys.stderr)
         if s is not None and s.get("status") in COMPLETE:
-            if s.get("config_hash") != spec.config_hash():
-                clash.append(spec.run_id)
-            else:
+            if s.get("config_hash") == spec.config_hash():
                 done.append(spec)
+            elif plugin_edited(spec, s):
+                edited.append(spec.run_id)
+                todo.append(spec)
+            else:
+                clash.append(spec.run_id)
         else:
             todo.append(spec)
     if clash:
         raise BenchError(f"{str(out)!r} already holds complete runs with a different config "
                          f"({', '.join(clash[:3])}{', ...' if len(clash) > 3 else ''}); "
                          f"use another --out folder")
+    if edited:
+        print(f"note: the plugin source of {len(edited)} complete run(s) changed since they ran "
+              f"({', '.join(edited[:3])}{', ...' if len(edited) > 3 else ''}); they run again", file=sys.stderr)
     return todo, done
+
+
+def plugin_edited(spec: RunSpec, summary: dict) -> bool:
+    """Whether a complete run differs from `spec` only in the source of its plugin(s)."""
+    recorded = summary.get("plugin_sha256") or {}
+    if not isinstance(recorded, dict) or recorded == spec.plugin_sha256:
+        return False
+    return dataclasses.replace(spec, plugin_sha256=recorded).config_hash() == summary.get("config_hash")
+
+
+def suite_record(suite: Suite, out: Path, plugins=()) -> dict:
+    """The resolved suite as suite.json holds it; paths relative (records.portable_path)."""
+    record = {"name": suite.name, "description": suite.description, "source": portable_path(suite.source, out),
+              "seeds": list(suite.seeds), "train": to_dict(suite.train), "eval": to_dict(suite.eval),
+              "tasks": {k: to_dict(v) for k, v in suite.tasks.items()},
+              "models": {k: to_dict(v) for k, v in suite.models.items()},
+              "overrides": list(suite.overrides), "plugins": [portable_path(p, out) for p in plugins]}
+    if suite.sweep:
+        record["sweep"] = {k: list(v) for k, v in suite.sweep}
+    return record
 
 
 def write_suite_record(suite: Suite, out: Path, plugins=()) -> None:
     """Stamp the resolved suite on the folder (merged with earlier invocations' tasks/models)."""
     path = out / "suite.json"
-    record = {"name": suite.name, "description": suite.description, "source": suite.source,
-              "seeds": list(suite.seeds), "train": to_dict(suite.train), "eval": to_dict(suite.eval),
-              "tasks": {k: to_dict(v) for k, v in suite.tasks.items()},
-              "models": {k: to_dict(v) for k, v in suite.models.items()},
-              "overrides": list(suite.overrides), "plugins": [str(p) for p in plugins]}
-    if suite.sweep:
-        record["sweep"] = {k: list(v) for k, v in suite.sweep}
+    record = suite_record(suite, out, plugins)
     try:
         old = json.loads(path.read_text())
         for key in ("tasks", "models"):

@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import sys
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,17 +138,22 @@ class RunSpec:
     init_seed: int
     plugins: tuple = ()
     sweep: dict = dataclasses.field(default_factory=dict)  # the run's sweep point {key: value}, {} if none
+    plugin_sha256: dict = dataclasses.field(default_factory=dict)  # {"task"/"model": sha256} of plugin sources
 
     def to_json(self) -> dict:
         return to_dict(self)
 
     def config_hash(self) -> str:
         """Identity of the run's science: excludes where it executes (device, threads) and when it
-        saves checkpoints (a resumed run equals an uninterrupted one)."""
+        saves checkpoints (a resumed run equals an uninterrupted one). It includes the source of a
+        plugin that registers the run's task or model (an edited plugin is another run); a run of
+        built-ins hashes exactly as before plugins were part of it."""
         d = self.to_json()
         d["train"] = {k: v for k, v in d["train"].items() if k not in ("device", "threads", "checkpoint_seconds")}
         d.pop("plugins", None)
         d.pop("sweep", None)  # a label: its values are in train / model options already
+        if not d["plugin_sha256"]:
+            d.pop("plugin_sha256")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -190,12 +196,19 @@ class Suite:
                             task=to_dict(ts), model={**to_dict(ms), "options": opts},
                             train=to_dict(train_cfg), eval=to_dict(self.eval),
                             seed=seed, data_seed=seed + 10_000, init_seed=seed, plugins=tuple(plugins),
-                            sweep=point))
+                            sweep=point, plugin_sha256=plugin_sources(ts.task, ms.model)))
         ids = [r.run_id for r in out]
         if len(set(ids)) != len(ids):
             twice = next(i for i in ids if ids.count(i) > 1)
             raise BenchError(f"sweep: two sweep points give the same run id {twice!r}; sweep distinct values")
         return out
+
+
+def plugin_sources(task: str, model: str) -> dict:
+    """{"task": sha256, "model": sha256} of the plugin files that register the task and the model
+    (built-ins are left out, so their runs keep their ids and hashes)."""
+    entries = {"task": registry.get_task(task), "model": registry.get_model(model)}
+    return {kind: e.plugin_sha256 for kind, e in entries.items() if e.plugin_sha256}
 
 
 def sweep_points(sweep: tuple, model: str, reference: bool = False) -> list[dict]:
@@ -273,11 +286,43 @@ def load_suite(name_or_path: str, overrides: list[str] = (), tasks: list[str] | 
         set_path(raw, parts, value)
     if device is not None:
         set_path(raw, ["train", "device"], device)
+    add_registered(raw, tasks, models)
     suite = parse_suite(raw, source=str(path), default_name=path.stem)
-    for name in models or ():
-        if name not in suite.models and name in registry.model_names():
-            suite = add_model(suite, name)  # a registered model the suite does not list (a plugin's)
     return select(suite, tasks=tasks, models=models, seeds=seeds)
+
+
+def add_registered(raw: dict, tasks, models) -> None:
+    """Add the selected registered tasks and models that the suite does not list (a plugin's) to
+    its raw form: a task with its own training range and test points, a model with the suite's
+    preset if it defines it (else its defaults, with a warning)."""
+    preset = suite_preset(raw)
+    for key, names, known in (("tasks", tasks, registry.task_names()), ("models", models, registry.model_names())):
+        section = raw.get(key)
+        if not isinstance(section, dict):
+            continue
+        for name in names or ():
+            if name in section or name not in known:
+                continue
+            section[name] = {}
+            if key == "models":
+                if preset in registry.get_model(name).presets:
+                    section[name] = {"preset": preset}
+                elif preset is not None:
+                    print(f"warning: model {name!r} has no preset {preset!r} (the suite's); it runs with "
+                          f"its default options", file=sys.stderr)
+
+
+def suite_preset(raw: dict) -> str | None:
+    """The suite's preset: the one most of its models use (smoke: tiny), None if none or a tie."""
+    models, counts = raw.get("models"), {}
+    for spec in (models.values() if isinstance(models, dict) else ()):
+        preset = spec.get("preset") if isinstance(spec, dict) else None
+        if isinstance(preset, str):
+            counts[preset] = counts.get(preset, 0) + 1
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+    if not ranked or (len(ranked) > 1 and ranked[0][1] == ranked[1][1]):
+        return None
+    return ranked[0][0]
 
 
 def _mapping(value, where: str) -> dict:
@@ -362,7 +407,8 @@ def parse_suite(raw: dict, source: str = "<dict>", default_name: str = "suite") 
         entry = registry.get_model(spec.get("model", label))
         preset = spec.get("preset")
         if preset is not None and preset not in entry.presets:
-            raise BenchError(f"models.{label}: model {entry.name!r} has no preset {preset!r}; "
+            where = f" (plugin {entry.plugin!r})" if entry.plugin else ""
+            raise BenchError(f"models.{label}: model {entry.name!r}{where} has no preset {preset!r}; "
                              f"presets: {choices(entry.presets)}")
         options = _mapping(spec.get("options"), f"models.{label}.options")
         entry.make_config(options)
@@ -463,11 +509,3 @@ def select(suite: Suite, tasks=None, models=None, seeds=None) -> Suite:
     if not s.runs():
         raise BenchError("no runs: no selected model can run any selected task")
     return s
-
-
-def add_model(suite: Suite, label: str) -> Suite:
-    """Add a registered model (e.g. from a plugin) that the suite does not list, with its defaults."""
-    entry = registry.get_model(label)
-    models = dict(suite.models)
-    models[label] = ModelSpec(label, entry.name, None, {}, {})
-    return dataclasses.replace(suite, models=models)

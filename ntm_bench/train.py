@@ -25,9 +25,11 @@ from ntm_bench.config import build_dataclass
 from ntm_bench.errors import BenchError
 from ntm_bench.metrics import LN2, METRICS, call_model, sequence_metrics, sequence_nats, takes_valid
 from ntm_bench.optim import clip_gradients, make_optimizer
+from ntm_bench.contract import check_instance, check_trace
 from ntm_bench.records import (SCHEMA, RunLock, append_jsonl, atomic_torch_save, atomic_write_bytes,
-                               atomic_write_json, clean, environment, now, read_summary, remove_temp_files)
-from ntm_bench.suite import EvalConfig, RunSpec, TrainConfig
+                               atomic_write_json, clean, environment, now, portable_path, portable_text, read_summary,
+                               remove_temp_files)
+from ntm_bench.suite import EvalConfig, RunSpec, TrainConfig, plugin_sources
 
 
 class Diverged(Exception):
@@ -132,6 +134,9 @@ def better(a: dict, b: dict | None) -> bool:
 def build(spec: RunSpec):
     for plugin in spec.plugins:
         registry.load_plugin(plugin)
+    if plugin_sources(spec.task["task"], spec.model["model"]) != spec.plugin_sha256:
+        raise BenchError("a plugin's source changed after this suite was planned; run the same command again "
+                         "to run its current source")
     entry = registry.get_task(spec.task["task"])
     task = build_dataclass(entry.cls, spec.task["args"], where=f"task {spec.task['label']!r} arg")
     mentry = registry.get_model(spec.model["model"])
@@ -160,10 +165,13 @@ class Trainer:
         self.e = build_dataclass(EvalConfig, spec.eval, where="eval")
         self.device = torch.device(self.t.device)
         self.task, self.entry, self.model = build(spec)
+        self.label = spec.model["label"]
+        self.who = model_name_for_messages(spec, self.dir.parent.parent)
+        check_instance(self.model, self.who)
         self.model.to(self.device)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.label = spec.model["label"]
         self.notes: list[str] = []
+        self.trace_error: str | None = None  # why trace() gave no attention record (None: it did, or none asked)
 
     # -- checkpoints ------------------------------------------------------------------------
     CHECKPOINT_KEYS = ("config_hash", "model", "optimizer", "generator", "torch_rng", "step", "sequences",
@@ -378,14 +386,21 @@ class Trainer:
         point = unseen[0] if unseen else points[-1]
         batch = test_batches(self.task, self.spec.task, dataclasses.replace(self.e, sequences=32, batch_size=32),
                              point)[0]
-        with self.memory_for(point), torch.no_grad():
-            self.model.eval()
-            b = to_device(batch, self.device)
-            logits, weights = self.model.trace(b.inputs, b.valid) if takes_valid(self.model.trace) \
-                else self.model.trace(b.inputs)
         from ntm_bench.report.fingerprints import fingerprints
 
-        fp = fingerprints({k: v.cpu() for k, v in weights.items()}, batch.valid)
+        try:  # an optional method: if it fails, the run still counts, and its record says why it has no pictures
+            with self.memory_for(point), torch.no_grad():
+                self.model.eval()
+                b = to_device(batch, self.device)
+                out = self.model.trace(b.inputs, b.valid) if takes_valid(self.model.trace) \
+                    else self.model.trace(b.inputs)
+                logits, weights = check_trace(out, b.inputs, self.task.output_size, self.who)
+            fp = fingerprints({k: v.cpu() for k, v in weights.items()}, batch.valid)
+        except Exception as e:  # noqa: BLE001 - user code: any failure becomes one line in the record
+            text = str(e) if isinstance(e, BenchError) else f"{self.who}: trace() raised {type(e).__name__}: {e}"
+            self.trace_error = (text.splitlines() or [type(e).__name__])[0]
+            self.note(f"{self.spec.run_id}: no memory picture or fingerprints: {self.trace_error}")
+            return None
         n = int(batch.valid[0].sum())
         def own(t):  # a copy of the first sequence: torch.save of a view would store the whole batch
             return t[0, :n].detach().cpu().clone()
@@ -411,12 +426,20 @@ def count_params(model) -> int:
 COMPLETE = ("ok", "diverged")
 
 
-def plugin_of(spec: RunSpec) -> str | None:
-    """The plugin file that registers the run's model (None for a built-in model)."""
-    for path in spec.plugins:
-        if spec.model["model"] in registry.load_plugin(path):
-            return str(path)
-    return None
+def plugin_of(kind: str, name: str, out: Path) -> str | None:
+    """The plugin file that registers the run's task or model, relative to the output folder
+    (None for a built-in)."""
+    try:
+        entry = registry.get_task(name) if kind == "task" else registry.get_model(name)
+    except BenchError:
+        return None
+    return portable_path(entry.plugin, out) if entry.plugin else None
+
+
+def model_name_for_messages(spec: RunSpec, out: Path) -> str:
+    """"plugin 'x.py', model 'mine'" for a plugin's model, "model 'ntm'" for a built-in."""
+    where = plugin_of("model", spec.model["model"], out)
+    return (f"plugin {where!r}, " if where else "") + f"model {spec.model['label']!r}"
 
 
 def run_one(spec: RunSpec, out_dir: Path, progress=None) -> dict:
@@ -450,7 +473,11 @@ def _task_version(spec: RunSpec):
 
 
 def _run_locked(spec: RunSpec, run_dir: Path, progress) -> dict:
-    atomic_write_json(run_dir / "config.json", {**spec.to_json(), "config_hash": spec.config_hash()})
+    out = run_dir.parent.parent
+    atomic_write_json(run_dir / "config.json", {**spec.to_json(), "plugins": [portable_path(p, out) for p in spec.plugins],
+                                                "config_hash": spec.config_hash()})
+    for stale in ("attention.pt", "error.txt"):  # an earlier try's (e.g. of an edited plugin); written anew below
+        (run_dir / stale).unlink(missing_ok=True)
     torch.set_num_threads(spec.train.get("threads", 1))
     device = spec.train.get("device", "cpu")
     # CPU runs use deterministic kernels (the record says so); on CUDA it is the user's call
@@ -460,16 +487,21 @@ def _run_locked(spec: RunSpec, run_dir: Path, progress) -> dict:
                "config_hash": spec.config_hash(),
                "task": {"name": spec.task["task"], "label": spec.task["label"], "version": _task_version(spec),
                         "args": spec.task["args"], "axes": None,
-                        "train_range": spec.task["train_range"], "test": spec.task["test"]},
+                        "train_range": spec.task["train_range"], "test": spec.task["test"], "plugin": None},
                "model": {"label": spec.model["label"], "name": spec.model["model"], "preset": spec.model["preset"],
                          "options": spec.model["options"], "params": None, "reference": False, "plugin": None},
                "seed": spec.seed, "data_seed": spec.data_seed, "init_seed": spec.init_seed,
-               "eval_seed": spec.eval["seed"], "train": spec.train, "sweep": spec.sweep, "training": None, "eval": [],
-               "fingerprints": None, "notes": [], "env": None, "started_at": started, "finished_at": None}
+               "eval_seed": spec.eval["seed"], "train": spec.train, "sweep": spec.sweep,
+               "plugin_sha256": spec.plugin_sha256, "training": None, "eval": [],
+               "fingerprints": None, "trace_error": None, "notes": [], "env": None, "started_at": started,
+               "finished_at": None}
     tr = None
     try:
         try:
-            summary["model"]["plugin"] = plugin_of(spec)
+            for plugin in spec.plugins:  # (build loads them again: a no-op) so that the record can name them
+                registry.load_plugin(plugin)
+            summary["model"]["plugin"] = plugin_of("model", spec.model["model"], out)
+            summary["task"]["plugin"] = plugin_of("task", spec.task["task"], out)
             tr = Trainer(spec, run_dir, progress)
         finally:
             summary["env"] = environment(device)
@@ -485,16 +517,17 @@ def _run_locked(spec: RunSpec, run_dir: Path, progress) -> dict:
         if info["best_val"] is not None or not tr.params:
             summary["eval"] = tr.test()
             summary["fingerprints"] = tr.attention()
+            summary["trace_error"] = tr.trace_error
         if summary["status"] != "diverged":
             summary["status"] = "ok"
     except Exception as e:  # noqa: BLE001 - a failing run is recorded, the suite goes on
         where = summary["model"].get("plugin")
-        prefix = f"plugin {where!r}: " if where else ""
         text = str(e) if isinstance(e, BenchError) else f"{type(e).__name__}: {e}"
+        prefix = f"plugin {where!r}: " if where and not text.startswith("plugin ") else ""
         summary["error"] = prefix + (text.splitlines() or [type(e).__name__])[0]
         summary["status"] = "failed"
         try:
-            (run_dir / "error.txt").write_text(traceback.format_exc())
+            (run_dir / "error.txt").write_text(portable_text(traceback.format_exc(), out))
         except OSError:
             pass
     if tr is not None:

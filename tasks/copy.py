@@ -39,7 +39,7 @@ class Copy(Task):
 
     def __post_init__(self):
         if self.bits < 1:
-            raise BenchError(f"task 'copy': bits must be a positive integer, got {self.bits!r}")
+            raise BenchError(f"task {self.name!r}: bits must be a positive integer, got {self.bits!r}")
 
     @property
     def input_size(self) -> int:

@@ -221,6 +221,8 @@ CASES = [
     ("plugin_preset_unknown_train_key", PLUGIN_RUN,
      model_plugin("@register_model('mine', presets={'tiny': {'*': {'train': {'lrr': 1}}}})"),
      ["preset 'tiny'", "unknown train key 'lrr'", "valid:", "lr"]),
+    ("plugin_lacks_the_preset_asked_for", [*PLUGIN_RUN, "--models", "mine", "models.mine.preset=tiny"],
+     model_plugin(), ["model 'mine' (plugin", "plugin.py", "has no preset 'tiny'", "presets: (none)"]),
     ("plugin_task_decorators_in_the_wrong_order", PLUGIN_RUN,
      task_plugin(SIZES, "@dataclass(frozen=True)\n@register_task('mine')"),
      ["task 'mine'", "must be a dataclass", "above @dataclass(frozen=True)"]),

@@ -4,10 +4,14 @@ Parametrized over `model_names()` x the model's compatible registered tasks. Eac
 with its "tiny" preset for the task (preset key "tiny", then the task name or "*") when it has
 one, else with its defaults. Until tasks are registered, a stand-in copy-like task (defined here,
 not registered) keeps the contract exercised for models that accept every task.
+
+A plugin's models and tasks join in when named (paths separated by the OS path separator):
+    NTM_BENCH_PLUGINS=my_model.py python -m pytest tests/test_model_contract.py
 """
 from __future__ import annotations
 
 import inspect
+import os
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -15,10 +19,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ntm_bench.registry import get_model, get_task, model_names, task_names
+from ntm_bench.registry import get_model, get_task, load_plugin, model_names, task_names
 from tasks.base import Batch, Task, per_sample, random_bits
 
 torch.set_num_threads(1)
+for _plugin in filter(None, os.environ.get("NTM_BENCH_PLUGINS", "").split(os.pathsep)):
+    load_plugin(_plugin)
 
 
 @dataclass(frozen=True)

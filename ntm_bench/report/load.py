@@ -299,6 +299,9 @@ def _run_problems(runs: pd.DataFrame, evals: pd.DataFrame, tasks: dict, summarie
         if status != "ok":
             err = f": {r['error']}" if r["error"] else ""
             out.append(f"{r['run_id']}: {status}{err}")
+        why = summaries.get(r["run_id"], {}).get("trace_error")
+        if isinstance(why, str) and why:
+            out.append(f"{r['run_id']}: no memory picture or fingerprints: {why}")
         done = set(evals.loc[evals["run_id"] == r["run_id"], "point"])
         if not done:
             out.append(f"{r['run_id']}: no test results")
