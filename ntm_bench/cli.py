@@ -19,9 +19,11 @@ EPILOG = """examples:
   python run_bench.py run smoke --out /tmp/smoke       # a few steps of everything, seconds
   python run_bench.py run quick --tasks copy --models ntm,lstm --seeds 0,1,2 train.lr=3e-4
   python run_bench.py run quick --plugin my_model.py --models my_model
+  python run_bench.py run quick --plugin my_model.py --models my_model --compare-with results/quick-reference
   python run_bench.py run smoke --plugin examples/reverse_copy.py --tasks reverse_copy --out /tmp/rc
   python run_bench.py run quick --tasks copy --sweep train.lr=1e-3,3e-4 --sweep train.batch_size=8,32
   python run_bench.py leaderboard results/quick --format md
+  python run_bench.py leaderboard results/mine results/quick-reference
   python run_bench.py report results/quick
   python run_bench.py plot results/quick --kind lengths --task copy --format pdf
   python run_bench.py speed --quick
@@ -108,6 +110,11 @@ def make_parser(prog: str = "run_bench.py") -> argparse.ArgumentParser:
                         "train.<field>, models.<label>.train.<field> or models.<label>.options.<option>")
     r.add_argument("--plugin", action="append", default=[], type=Path, metavar="FILE.py",
                    help="a Python file that registers tasks, models or both (repeatable)")
+    r.add_argument("--compare-with", action="append", default=[], type=Path, metavar="DIR",
+                   help="a results folder (e.g. results/quick-reference) whose runs join this run's report and "
+                        "tables, once the settings that must match are checked (repeatable)")
+    r.add_argument("--allow-mismatch", action="store_true",
+                   help="compare even where those settings differ, each difference a caveat in the report")
     r.add_argument("--device", help="cpu or cuda (overrides train.device)")
     r.add_argument("--workers", type=_workers, default=usable_cores(),
                    help="parallel worker processes, one torch thread each (default: the cores this process "
@@ -121,11 +128,17 @@ def make_parser(prog: str = "run_bench.py") -> argparse.ArgumentParser:
                     help="also list what a plugin file registers (repeatable)")
 
     lb = sub.add_parser("leaderboard", help="one row per (task, model, test length), over seeds")
-    lb.add_argument("dir", type=Path)
+    lb.add_argument("dir", type=Path, nargs="+", help="results folder(s): several are compared in one table, "
+                                                      "once the settings that must match are checked")
     lb.add_argument("--format", choices=["md", "csv"], default="md")
+    lb.add_argument("--allow-mismatch", action="store_true",
+                    help="compare folders whose settings differ (listed as caveats)")
 
     rp = sub.add_parser("report", help="report.md, report.html, figures and tables from the records")
-    rp.add_argument("dir", type=Path)
+    rp.add_argument("dir", type=Path, nargs="+", help="results folder(s): the report goes into the first; the "
+                                                      "others' runs join it, once the settings that must match are checked")
+    rp.add_argument("--allow-mismatch", action="store_true",
+                    help="compare folders whose settings differ (listed as caveats in the report)")
 
     pl = sub.add_parser("plot", help="one figure")
     pl.add_argument("dir", type=Path)
@@ -160,7 +173,8 @@ def cmd_run(a) -> int:
         plugins.append(str(Path(path).resolve()))
     suite = load_suite(a.suite, a.overrides, tasks=a.tasks, models=a.models, seeds=a.seeds, device=a.device)
     out = a.out or Path("results") / suite.name
-    result = run_suite(suite, out, plugins, workers=a.workers, executor=a.executor, scheduler=a.scheduler)
+    result = run_suite(suite, out, plugins, workers=a.workers, executor=a.executor, scheduler=a.scheduler,
+                       compare_with=a.compare_with, allow_mismatch=a.allow_mismatch)
     bad = {k: v for k, v in result["statuses"].items() if v != "ok"}
     from ntm_bench.records import read_summary
 
@@ -250,14 +264,21 @@ def cmd_leaderboard(a) -> int:
     from ntm_bench.report.load import load_results
     from ntm_bench.report.tables import leaderboard
 
-    print(leaderboard(load_results(_results_dir(a.dir)), fmt=a.format))
+    dirs = [_results_dir(d) for d in a.dir]
+    results = load_results(dirs[0], compare_with=dirs[1:], allow_mismatch=a.allow_mismatch)
+    for line in results.problems:
+        if line.startswith("caveat: ") or line.startswith("ranking across tasks leaves out"):
+            print(f"note: {line}", file=sys.stderr)
+    print(leaderboard(results, fmt=a.format))
     return 0
 
 
 def cmd_report(a) -> int:
     from ntm_bench.report.build import build_report
 
-    for p in build_report(_results_dir(a.dir), font=a.font, logx=a.logx):
+    dirs = [_results_dir(d) for d in a.dir]
+    for p in build_report(dirs[0], compare_with=dirs[1:], allow_mismatch=a.allow_mismatch,
+                          font=a.font, logx=a.logx):
         print(p)
     return 0
 
@@ -300,7 +321,7 @@ COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "r
 
 
 VALUE_OPTIONS = {"--out", "--tasks", "--models", "--seeds", "--sweep", "--plugin", "--device", "--workers",
-                 "--executor", "--scheduler"}
+                 "--executor", "--scheduler", "--compare-with"}
 OVERRIDE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_*-]+)*=")
 
 

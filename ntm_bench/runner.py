@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from ntm_bench import compare, registry
 from ntm_bench.config import to_dict
 from ntm_bench.errors import BenchError
 from ntm_bench.executors import run_dask, run_parallel, run_serial
@@ -142,10 +143,16 @@ def suite_record(suite: Suite, out: Path, plugins=()) -> dict:
     return record
 
 
-def write_suite_record(suite: Suite, out: Path, plugins=()) -> None:
-    """Stamp the resolved suite on the folder (merged with earlier invocations' tasks/models)."""
+def write_suite_record(suite: Suite, out: Path, plugins=(), compare_with=(), allow_mismatch: bool = False,
+                       caveats=()) -> None:
+    """Stamp the resolved suite on the folder (merged with earlier invocations' tasks/models), with
+    the folders its reports compare with (relative to it) and any caveats accepted with
+    --allow-mismatch."""
     path = out / "suite.json"
     record = suite_record(suite, out, plugins)
+    record["compare_with"] = [portable_path(d, out) for d in compare_with]
+    record["allow_mismatch"] = bool(allow_mismatch)
+    record["caveats"] = list(caveats)
     try:
         old = json.loads(path.read_text())
         for key in ("tasks", "models"):
@@ -156,23 +163,52 @@ def write_suite_record(suite: Suite, out: Path, plugins=()) -> None:
         if sweep:
             record["sweep"] = sweep
         record["seeds"] = sorted(set(old.get("seeds", [])) | set(record["seeds"]))
-        record["plugins"] = sorted(set(old.get("plugins", [])) | set(record["plugins"]))
+        for key in ("plugins", "compare_with", "caveats"):
+            record[key] = sorted(set(old.get(key, [])) | set(record[key]))
+        record["allow_mismatch"] = bool(old.get("allow_mismatch")) or record["allow_mismatch"]
     except (OSError, json.JSONDecodeError, AttributeError, TypeError):
         pass
     atomic_write_json(path, record)
 
 
+def check_comparable(suite: Suite, out: Path, compare_with=(), allow_mismatch: bool = False) -> list[str]:
+    """The planned suite against the folders it is compared with, and against the runs already in
+    `out`: the settings that must match (ntm_bench.compare) do, or BenchError; with `allow_mismatch`
+    each difference is a warning, and those with the runs already in `out` come back as caveats for
+    suite.json (the others are found again whenever the folders are loaded together)."""
+    here = compare.settings(suite_record(suite, out),
+                            {label: [registry.get_task(ts.task).cls.version] for label, ts in suite.tasks.items()})
+    caveats = []
+    for folder in compare_with:
+        name = repr(str(folder))
+        lines = compare.mismatches(here, compare.folder_settings(folder), name)
+        for line in compare.check(lines, f"cannot compare with {name}", allow_mismatch):
+            print(f"warning: {line}", file=sys.stderr)
+    try:
+        earlier = compare.folder_settings(out) if (Path(out) / "suite.json").is_file() else None
+    except BenchError:  # no complete run yet, or a suite.json that is rewritten below anyway
+        earlier = None
+    if earlier is not None:
+        lines = compare.mismatches(here, earlier, "the earlier runs", "for the runs added later")
+        caveats = compare.check(lines, f"cannot add runs to {str(out)!r}", allow_mismatch,
+                                hint="use another --out, with --compare-with this folder; ")
+        for line in caveats:
+            print(f"warning: {line}", file=sys.stderr)
+    return caveats
+
+
 def run_suite(suite: Suite, out: Path, plugins=(), workers: int = 1, executor: str = "local",
-              scheduler: str | None = None) -> dict:
+              scheduler: str | None = None, compare_with=(), allow_mismatch: bool = False) -> dict:
     if executor == "dask" and not scheduler:
         raise BenchError("--executor dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
     for device in sorted({spec.train["device"] for spec in suite.runs(plugins)}):
         check_device(device)
     out = check_out(out)
+    caveats = check_comparable(suite, out, compare_with, allow_mismatch)
     todo, done = plan(suite, out, plugins)
     check_memory(suite, todo)
     out = prepare_out(out)  # only now, when everything asked for is known to be runnable
-    write_suite_record(suite, out, plugins)
+    write_suite_record(suite, out, plugins, compare_with, allow_mismatch, caveats)
     print(f"suite {suite.name}: {len(todo) + len(done)} runs, {len(done)} already complete, "
           f"{len(todo)} to run -> {out}", file=sys.stderr)
     if executor != "dask" and any(s.model["model"] == "ntm" and s.train["device"] == "cpu" for s in todo):

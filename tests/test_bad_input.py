@@ -6,7 +6,9 @@ Each case is (id, argv, setup, expected fragments of the error line). In argv, `
 own folder; `setup(tmp)` creates whatever files the case needs there (a suite file, a plugin, a
 results folder) before the snapshot is taken.
 """
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +55,33 @@ def results_with_broken_summary(tmp):
 
 def nothing(tmp):
     pass
+
+
+def reference_folder(eval_seed=None, runs=True):
+    """A suite output folder `ref` like smoke's (suite.json and one run record), optionally with
+    another evaluation seed or without runs."""
+    def setup(tmp):
+        from ntm_bench.runner import suite_record
+        from ntm_bench.suite import load_suite
+
+        record = suite_record(load_suite("smoke"), tmp / "ref")
+        if eval_seed is not None:
+            record["eval"]["seed"] = eval_seed
+        (tmp / "ref").mkdir()
+        (tmp / "ref" / "suite.json").write_text(json.dumps(record))
+        if runs:
+            (tmp / "ref" / "runs" / "copy__lstm__s0").mkdir(parents=True)
+            (tmp / "ref" / "runs" / "copy__lstm__s0" / "summary.json").write_text(json.dumps(
+                {"schema": 1, "run_id": "copy__lstm__s0", "status": "ok",
+                 "task": {"name": "copy", "label": "copy", "version": 1}, "model": {"label": "lstm", "name": "lstm"}}))
+    return setup
+
+
+def fixture_copies(tmp):
+    """Two copies of the fixture records, the second without its suite.json."""
+    for name in ("a", "b"):
+        shutil.copytree(ROOT / "tests" / "fixtures" / "records" / "basic", tmp / name)
+    (tmp / "b" / "suite.json").unlink()
 
 
 MODEL = "import torch\nfrom torch import nn\nfrom ntm_bench import register_model\n"
@@ -236,6 +265,20 @@ CASES = [
      ["task 'mine'", "default_train must give a (lo, hi) range for each axis (length, width)"]),
     ("plugin_task_without_sample", PLUGIN_RUN, task_plugin(SIZES),
      ["task 'mine'", "does not define sample (or draw and encode)"]),
+    # comparing with other results folders
+    ("compare_with_missing_folder", [*RUN, "--compare-with", "{tmp}/nope"], nothing,
+     ["results folder", "nope", "does not exist"]),
+    ("compare_with_not_a_suite_output", [*RUN, "--compare-with", "{tmp}/res"], folder("res", "runs"),
+     ["res", "is not a suite output folder (no suite.json"]),
+    ("compare_with_a_file", [*RUN, "--compare-with", "{tmp}/res"], file_at("res"), ["res", "is not a folder"]),
+    ("compare_with_no_run_records", [*RUN, "--compare-with", "{tmp}/ref"], reference_folder(runs=False),
+     ["ref", "holds no complete run records"]),
+    ("compare_with_other_test_sequences", [*RUN, "--compare-with", "{tmp}/ref"], reference_folder(eval_seed=7),
+     ["cannot compare with", "ref", "eval.seed is 1234 here, 7 in", "--allow-mismatch"]),
+    ("leaderboard_of_a_second_missing_folder", ["leaderboard", "{tmp}/res", "{tmp}/nope"], folder("res"),
+     ["nope", "does not exist"]),
+    ("leaderboard_comparing_a_folder_without_suite_json", ["leaderboard", "{tmp}/a", "{tmp}/b"], fixture_copies,
+     ["b", "is not a suite output folder"]),
     # output folders
     ("out_is_a_file", ["run", "smoke", "--workers", "1", "--out", "{tmp}/out"], file_at("out"), ["is a file"]),
     ("out_under_a_file", ["run", "smoke", "--workers", "1", "--out", "{tmp}/out/inner"], file_at("out"),

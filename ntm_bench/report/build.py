@@ -121,6 +121,9 @@ def _protocol_blocks(results: Results, threshold: float) -> list:
         items.append(f"Task `{key}` ({info['name']} v{info['version']}; axes: {', '.join(info['axes'])}): "
                      f"trained on {rng} (inclusive); tested at {tests}.")
     items.append(f"Models: {', '.join(model_order(p['models']))}.")
+    if len(results.sources) > 1:
+        items.append("Compared with the runs of " + "; ".join(f"`{d}` ({n} run records)" for d, n in results.sources[1:])
+                     + ": the settings that must match were checked (see Problems for any caveat).")
     if results.picked:
         picks = "; ".join(f"{task} / {model}: {tables.picked_config(results, task, model)}"
                           for task, model in sorted(results.picked))
@@ -225,15 +228,16 @@ def _summary_para(results: Results) -> Para:
                 + (f"; {problems} problem(s) are listed at the end." if problems else "; no problems."))
 
 
-def build_report(dir, font: str = "sans", logx: bool = False) -> list[Path]:
+def build_report(dir, compare_with=(), allow_mismatch: bool = False, font: str = "sans",
+                 logx: bool = False) -> list[Path]:
     """Write every table, figure and the report page for DIR; return the paths written, report.md first.
-    The page opens
+    `compare_with`: other results folders whose runs join DIR's (load.load_results). The page opens
     with the headline figures (generalisation per task, learning curves, a memory picture) and a short
     summary table; then the protocol, the long tables, the other figures, the paper-style figures
     (Graves et al. 2014) and the problems. `font`, `logx`: as for `plot`."""
     check_font(font)
     root = Path(dir)
-    results = load_results(root)
+    results = load_results(root, compare_with=compare_with, allow_mismatch=allow_mismatch)
     threshold = _threshold(results)
     fig_dir, tab_dir = root / "figures", root / "tables"
     written: list[Path] = []

@@ -24,8 +24,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from ntm_bench import compare
 from ntm_bench.config import sweep_label
 from ntm_bench.errors import BenchError
+from ntm_bench.records import portable_path
 from ntm_bench.report.style import model_order
 
 RUN_COLUMNS = ["run_id", "task", "task_name", "task_version", "model", "model_name", "params", "seed",
@@ -50,6 +52,8 @@ class Results:
     tasks: dict = field(default_factory=dict)       # task key -> {name, version, axes, train_range, test}
     picked: dict = field(default_factory=dict)      # (task, model) -> (picked config, how many): swept only
     sweep_scores: pd.DataFrame | None = None        # every configuration's validation score (pick_by_validation)
+    sources: list = field(default_factory=list)     # (folder relative to dir, runs read): dir ('.') first, then
+                                                    # the folders compared with
 
 
 def _num(v) -> float:
@@ -106,22 +110,13 @@ def _split(point: tuple, axes: list, train_range: dict) -> str:
     return "train"
 
 
-def load_results(dir, pick: bool = True) -> Results:
-    """Read every run record under `dir` (see module docstring); BenchError if there are none.
-    With `pick`, swept (task, model) pairs keep only the configuration picked by validation."""
-    root = Path(dir)
+def _read_folder(root: Path, problems: list[str]) -> tuple[dict, dict, dict]:
+    """(summaries, attention paths, run folders) by run id, of one results folder; BenchError if it
+    has no readable run record."""
     runs_dir = root / "runs"
     folders = sorted(p for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []
     if not folders:
         raise BenchError(f"no run records under {str(root)!r} (expected {str(runs_dir)}/<run_id>/summary.json)")
-    problems: list[str] = []
-    suite = None
-    if (root / "suite.json").is_file():
-        suite = _read_json(root / "suite.json", problems, root)
-        if suite is not None and not isinstance(suite, dict):
-            problems.append("suite.json: not a JSON object; ignored")
-            suite = None
-
     summaries, attention, folder_of, incomplete = {}, {}, {}, []
     for folder in folders:
         spath = folder / "summary.json"
@@ -147,6 +142,82 @@ def load_results(dir, pick: bool = True) -> Results:
     if not summaries:
         raise BenchError(f"no run records under {str(root)!r}: no readable summary.json "
                          f"({len(incomplete)} incomplete run folder(s))")
+    return summaries, attention, folder_of
+
+
+def _compared_folders(root: Path, suite: dict | None, compare_with) -> list[tuple[Path, bool]]:
+    """(folder, named by the caller) for every folder to compare with: those named, then those
+    recorded in suite.json by `run --compare-with` (relative to `root`); each once."""
+    recorded = (suite or {}).get("compare_with") or []
+    candidates = [(Path(d), True) for d in compare_with]
+    candidates += [(root / d, False) for d in recorded if isinstance(d, str)]
+    seen, out = {root.resolve()}, []
+    for folder, named in candidates:
+        if folder.resolve() not in seen:
+            seen.add(folder.resolve())
+            out.append((folder, named))
+    return out
+
+
+def _add_compared(root: Path, suite: dict | None, compare_with, allow_mismatch: bool, problems: list[str],
+                  own: tuple[dict, dict, dict]) -> list[tuple[str, int]]:
+    """Merge into `own` the runs of the folders compared with, after checking that the settings that
+    must match do (ntm_bench.compare: BenchError, or with --allow-mismatch caveats in `problems`).
+    A run id already read keeps its first record. Returns (folder, runs read) per folder, this one first."""
+    summaries, attention, folder_of = own
+    sources = [(".", len(summaries))]
+    folders = _compared_folders(root, suite, compare_with)
+    if not folders:
+        return sources
+    if suite is None:
+        compare.read_suite_record(root)  # raises: a folder without suite.json cannot be compared
+    here = compare.settings(suite, compare.versions_of(summaries.values()))
+    allow = allow_mismatch or bool(suite.get("allow_mismatch"))
+    for folder, named in folders:
+        shown = portable_path(folder, root)
+        theirs: list[str] = []
+        try:
+            record = compare.read_suite_record(folder)
+            other = _read_folder(folder, theirs)
+        except BenchError as e:
+            if named:
+                raise
+            problems.append(f"compared with {shown!r} (suite.json), which cannot be read: {e}; its runs are left out")
+            continue
+        there = compare.settings(record, compare.versions_of(other[0].values()))
+        compare.check(compare.mismatches(here, there, repr(str(folder))), f"cannot compare {str(root)!r} with "
+                      f"{str(folder)!r}", allow)
+        problems += compare.check(compare.mismatches(here, there, repr(shown)), "", True)
+        problems += [f"{shown}: {line}" for line in theirs]
+        for run_id, s in other[0].items():
+            if run_id in summaries:
+                problems.append(f"{shown}/runs/{run_id}: this folder has a run of the same id; its own record is used")
+                continue
+            summaries[run_id], folder_of[run_id] = s, other[2][run_id]
+            if run_id in other[1]:
+                attention[run_id] = other[1][run_id]
+        sources.append((shown, len(other[0])))
+    return sources
+
+
+def load_results(dir, pick: bool = True, compare_with=(), allow_mismatch: bool = False) -> Results:
+    """Read every run record under `dir` (see module docstring); BenchError if there are none.
+    With `pick`, swept (task, model) pairs keep only the configuration picked by validation.
+    `compare_with`: more results folders whose runs join these (so do those that suite.json names,
+    recorded by `run --compare-with`), if the settings that must match do (ntm_bench.compare), or
+    with `allow_mismatch`, with each difference as a caveat among the problems."""
+    root = Path(dir)
+    problems: list[str] = []
+    suite = None
+    if (root / "suite.json").is_file():
+        suite = _read_json(root / "suite.json", problems, root)
+        if suite is not None and not isinstance(suite, dict):
+            problems.append("suite.json: not a JSON object; ignored")
+            suite = None
+    own = _read_folder(root, problems)
+    sources = _add_compared(root, suite, compare_with, allow_mismatch, problems, own)
+    problems += [c for c in (suite or {}).get("caveats") or [] if isinstance(c, str)]
+    summaries, attention, folder_of = own
 
     # Task keys: the suite's task label (or the task name), with the version when several are present.
     versions: dict[str, set] = {}
@@ -207,8 +278,35 @@ def load_results(dir, pick: bool = True) -> Results:
     problems += _run_problems(runs, evals, tasks, summaries)
     for info in tasks.values():
         info["test"] = sorted(info["test"])
-    results = Results(root, runs, evals, curves, problems, suite, summaries, attention, tasks)
-    return pick_by_validation(results) if pick else results
+    results = Results(root, runs, evals, curves, problems, suite, summaries, attention, tasks, sources=sources)
+    results = pick_by_validation(results) if pick else results
+    results.problems += comparable_models(results.runs)[1]
+    return results
+
+
+def comparable_models(runs: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The models an overall ranking may compare, and a line for each one it leaves out: those run on
+    the same (task, seed) pairs as the largest group of models (on a tie, the group with more pairs).
+    Reference predictors are not ranked and are not counted."""
+    neural = runs[~runs["reference"].astype(bool)]
+    cover = {m: frozenset(zip(g["task"], g["seed"].astype(str))) for m, g in neural.groupby("model", sort=True)}
+    groups: dict[frozenset, list[str]] = {}
+    for model, pairs in cover.items():
+        groups.setdefault(pairs, []).append(model)
+    if not groups:
+        return [], []
+    best = max(groups, key=lambda c: (len(groups[c]), len(c), sorted(c)))
+    left = [f"ranking across tasks leaves out {m}: run on {_coverage(cover[m])}, the ranked models on "
+            f"{_coverage(best)}" for m in sorted(cover) if cover[m] != best]
+    return sorted(groups[best]), left
+
+
+def _coverage(pairs: frozenset) -> str:
+    """'copy, repeat_copy with seeds 0, 1' (or 'N (task, seed) pairs over ...' when not a full grid)."""
+    tasks, seeds = sorted({t for t, _ in pairs}), sorted({s for _, s in pairs}, key=lambda s: (len(s), s))
+    if len(pairs) == len(tasks) * len(seeds):
+        return f"{', '.join(tasks)} with seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}"
+    return f"{len(pairs)} (task, seed) pairs over {', '.join(tasks)}"
 
 
 def pick_by_validation(results: Results) -> Results:
@@ -242,7 +340,8 @@ def pick_by_validation(results: Results) -> Results:
                    results.curves[results.curves["run_id"].isin(keep)].reset_index(drop=True),
                    results.problems, results.suite,
                    {k: v for k, v in results.summaries.items() if k in keep},
-                   {k: v for k, v in results.attention.items() if k in keep}, results.tasks, picked, scores)
+                   {k: v for k, v in results.attention.items() if k in keep}, results.tasks, picked, scores,
+                   results.sources)
 
 
 def random_target_tasks(results: Results) -> set[str]:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ntm_bench.errors import BenchError
-from ntm_bench.report.load import Results, random_target_tasks
+from ntm_bench.report.load import Results, comparable_models, random_target_tasks
 from ntm_bench.report.render import Column, Table, check_format, render
 from ntm_bench.report.style import model_order
 
@@ -292,8 +292,10 @@ def ranking_frames(results: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
     broken by fewer bits on those points; tied on both -> the same rank. A task with no unseen
     points is ranked on its in-distribution points. Reference predictors (e.g. the optimal N-gram
     model) are listed where their score puts them but not ranked, and stay out of the overall table.
-    Overall: mean rank across the tasks a model ran."""
+    Overall: the mean across tasks of each model's rank among the models run on the same tasks and
+    seeds (load.comparable_models; the others are named among the problems)."""
     runs = per_run_splits(results, "seq_accuracy")
+    same = set(comparable_models(results.runs)[0])  # the others are named among the problems
     rows = []
     for task in sorted(set(runs["task"])):
         sub = runs[runs["task"] == task]
@@ -312,13 +314,16 @@ def ranking_frames(results: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
                         r["bits"] if not math.isnan(r["bits"]) else math.inf)
         # Models are ranked among themselves; a reference row is shown where its score puts it, unranked.
         competing = [r["key"] for r in ranked if not r["reference"]]
+        comparable = [r["key"] for r in ranked if not r["reference"] and r["model"] in same]
         for r in ranked:
             r["rank"] = math.nan if r["reference"] else 1 + sum(other < r["key"] for other in competing)
+            r["overall_rank"] = 1 + sum(other < r["key"] for other in comparable)  # among the overall table's
         rows += sorted(ranked, key=lambda r: (r["key"], r["model"]))
-    per_task = pd.DataFrame(rows, columns=["task", "rank", "model", "reference", "scored_on", "score",
-                                           "score_sd", "bits", "n_seeds"])
-    overall = (per_task[~per_task["reference"].astype(bool)].groupby("model", sort=True)
-               .agg(mean_rank=("rank", "mean"), n_tasks=("task", "nunique"), reference=("reference", "max"))
+    columns = ["task", "rank", "model", "reference", "scored_on", "score", "score_sd", "bits", "n_seeds"]
+    per_task = pd.DataFrame(rows, columns=columns)
+    both = pd.DataFrame(rows, columns=[*columns, "overall_rank"])
+    overall = (both[~both["reference"].astype(bool) & both["model"].isin(same)].groupby("model", sort=True)
+               .agg(mean_rank=("overall_rank", "mean"), n_tasks=("task", "nunique"), reference=("reference", "max"))
                .reset_index().sort_values(["mean_rank", "model"], kind="stable").reset_index(drop=True))
     overall.insert(0, "position", range(1, len(overall) + 1))
     return per_task, overall
@@ -341,8 +346,9 @@ def ranking_structs(results: Results) -> tuple[Table, Table]:
                         r["scored_on"], (r["score"], r["score_sd"]), r["bits"], r["n_seeds"]])
     t2 = Table([Column("position", "int"), Column("model"), Column("reference"), Column("mean rank", "float", 2),
                 Column("tasks", "int")],
-               caption="Across tasks: the mean of each model's per-task rank, over the tasks it ran "
-                       "(reference predictors excluded).", label="tab:ranking_overall")
+               caption="Across tasks: the mean over the tasks of each model's rank among the models of this "
+                       "table, which are those run on the same tasks and seeds (any other is named under "
+                       "Problems; reference predictors are excluded).", label="tab:ranking_overall")
     for _, r in overall.iterrows():
         t2.rows.append([r["position"], r["model"], "reference" if r["reference"] else "",
                         r["mean_rank"], r["n_tasks"]])
