@@ -1,6 +1,8 @@
 """Optimisers and gradient clipping for the training loop (TrainConfig.optimizer, .clip)."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ntm_bench.suite import TrainConfig
@@ -49,3 +51,11 @@ def clip_gradients(params, t: TrainConfig) -> float:
     if t.clip == "value":
         torch.nn.utils.clip_grad_value_(params, t.clip_value)
     return norm
+
+
+def lr_factor(t: TrainConfig, step: int) -> float:
+    """The learning rate at `step` (0-based, the update about to be made) as a fraction of t.lr."""
+    f = min(1.0, (step + 1) / t.warmup_steps) if t.warmup_steps else 1.0
+    if t.lr_schedule == "cosine":
+        f *= t.lr_final + (1 - t.lr_final) * 0.5 * (1 + math.cos(math.pi * min(step / t.steps, 1.0)))
+    return f

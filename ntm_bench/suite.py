@@ -38,6 +38,11 @@ class TrainConfig:
     momentum: float = 0.9             # rmsprop / graves_rmsprop (Graves 2014 §4.6)
     rms_decay: float = 0.95           # graves_rmsprop rho (Graves 2013, eq. 38-40)
     rms_eps: float = 1e-4             # graves_rmsprop epsilon inside the square root
+    # Learning-rate schedule over the step budget (the paper's is constant). cosine: from lr down to
+    # lr * lr_final (Loshchilov & Hutter 2017, without restarts); warmup_steps: linear from lr/warmup.
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    lr_final: float = 0.1
+    warmup_steps: int = 0
     batch_size: int = 32              # Collier & Beel 2018
     clip: Literal["norm", "value", "none"] = "norm"  # global norm (Collier & Beel) or elementwise (Graves)
     clip_value: float = 50.0          # Collier & Beel 2018: global-norm clipping at 50
@@ -74,6 +79,11 @@ class TrainConfig:
         if not 0 <= self.rms_decay < 1 or self.momentum < 0 or self.rms_eps <= 0:
             raise BenchError(f"train: need 0 <= rms_decay < 1, momentum >= 0 and rms_eps > 0, got "
                              f"{self.rms_decay!r}, {self.momentum!r}, {self.rms_eps!r}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise BenchError(f"train 'lr_schedule': {self.lr_schedule!r}; valid: constant, cosine")
+        if not 0 < self.lr_final <= 1 or self.warmup_steps < 0:
+            raise BenchError(f"train: need 0 < lr_final <= 1 and warmup_steps >= 0, got {self.lr_final!r}, "
+                             f"{self.warmup_steps!r}")
         if self.target_bit_errors is not None and self.target_bit_errors < 0:
             raise BenchError(f"train 'target_bit_errors' must be 0 or more, got {self.target_bit_errors!r}")
         if not (self.device == "cpu" or self.device.startswith("cuda")):

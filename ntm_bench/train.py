@@ -24,7 +24,7 @@ from ntm_bench import registry
 from ntm_bench.config import build_dataclass
 from ntm_bench.errors import BenchError
 from ntm_bench.metrics import LN2, METRICS, call_model, sequence_metrics, sequence_nats, takes_valid
-from ntm_bench.optim import clip_gradients, make_optimizer
+from ntm_bench.optim import clip_gradients, lr_factor, make_optimizer
 from ntm_bench.contract import check_instance, check_trace
 from ntm_bench.records import (SCHEMA, RunLock, append_jsonl, atomic_torch_save, atomic_write_bytes,
                                atomic_write_json, clean, environment, now, portable_path, portable_text, read_summary,
@@ -287,6 +287,8 @@ class Trainer:
                 norm = clip_gradients(self.params, t)
                 if not math.isfinite(norm):
                     raise Diverged(step + 1, "the gradient")
+                for g in opt.param_groups:
+                    g["lr"] = lr * lr_factor(t, step)
                 opt.step()
                 step += 1
                 seqs += t.batch_size
@@ -298,7 +300,7 @@ class Trainer:
                     if not all(math.isfinite(v[k]) for k in METRICS):
                         raise Diverged(step, "the validation cost")
                     row = {"step": step, "sequences": seqs, "wall_s": round(time.perf_counter() - start, 3),
-                           "train_bits": loss_acc / max(loss_n, 1), "lr": lr,
+                           "train_bits": loss_acc / max(loss_n, 1), "lr": lr * lr_factor(t, step - 1),
                            **{f"val_{k}": v[k] for k in METRICS}}
             except Diverged as d:
                 if t.on_divergence == "restart" and info["restarts"] < t.max_restarts:
