@@ -109,6 +109,10 @@ class EvalConfig:
 
 
 TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
+# Train fields added after records existed: left out of a run's identity (config_hash) while at these
+# values, so that runs recorded before a field existed keep their hash and stay complete. A field
+# added to TrainConfig later belongs here with its default.
+LATER_TRAIN_FIELDS = {"lr_schedule": "constant", "lr_final": 0.1, "warmup_steps": 0}
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,8 @@ class RunSpec:
         plugin that registers the run's task or model (an edited plugin is another run); a run of
         built-ins hashes exactly as before plugins were part of it."""
         d = self.to_json()
-        d["train"] = {k: v for k, v in d["train"].items() if k not in ("device", "threads", "checkpoint_seconds")}
+        d["train"] = {k: v for k, v in d["train"].items() if k not in ("device", "threads", "checkpoint_seconds")
+                      and not (k in LATER_TRAIN_FIELDS and v == LATER_TRAIN_FIELDS[k])}
         d.pop("plugins", None)
         d.pop("sweep", None)  # a label: its values are in train / model options already
         if not d["plugin_sha256"]:

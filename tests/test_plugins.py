@@ -1,5 +1,6 @@
 """Plugins: a user's model or task from one file, the contract checked at load and run time, the
 plugin's source as part of the run's identity, the suite's preset, and records without machine paths."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -219,6 +220,9 @@ def test_runs_of_built_ins_keep_their_config_hashes_so_the_shipped_results_stay_
     for spec in runs:
         assert spec.plugin_sha256 == {}
         assert read_summary(ref / "runs" / spec.run_id)["config_hash"] == spec.config_hash(), spec.run_id
+    # a train field added since (suite.LATER_TRAIN_FIELDS) counts once it leaves its default
+    cosine = dataclasses.replace(runs[0], train={**runs[0].train, "lr_schedule": "cosine"})
+    assert cosine.config_hash() != runs[0].config_hash()
 
 
 def test_an_edited_plugin_reruns_and_the_other_runs_are_skipped(tmp_path, capsys):
