@@ -304,6 +304,7 @@ def cmd_speed(a) -> int:
     result = measure(quick=a.quick, device=a.device)
     result["copy_solve"] = copy_solve(seeds=(0,) if a.quick else (0, 1, 2), device=a.device)
     result["copy_solve_s"] = result["copy_solve"]["median_s"]
+    result["copy_solve_python_s"] = result["copy_solve"]["paths"].get("never", {}).get("median_s")
     print(json.dumps(result, indent=2) if a.json else format_speed(result))
     return 0
 

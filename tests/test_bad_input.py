@@ -116,7 +116,7 @@ CASES = [
      ["is a folder"]),
     ("suite_file_missing", ["run", "{tmp}/nope.yaml", "--out", "{tmp}/out"], nothing, ["does not exist"]),
     ("unknown_builtin_suite", ["run", "smokey", "--out", "{tmp}/out"], nothing,
-     ["unknown suite 'smokey'", "graves2014, quick, smoke"]),
+     ["unknown suite 'smokey'", "graves2014, graves2014-cpu, meminit, quick, smoke"]),
     ("suite_is_not_text", ["run", "{tmp}/suite.yaml", "--out", "{tmp}/out"],
      lambda tmp: (tmp / "suite.yaml").write_bytes(b"\xff\xfe\x00bad"), ["suite.yaml"]),
     ("unknown_suite_key", ["run", "{tmp}/suite.yaml", "--out", "{tmp}/out"], suite_file(MINIMAL + "epochs: 3\n"),

@@ -1,0 +1,65 @@
+"""Learning checks: the shipped recipes make the NTM learn.
+
+The default run (CI) checks copy with the `quick` suite's own NTM recipe (its optimiser, batch
+size, learning rate and step budget, read from quick.yaml): seeds 0, 1 and 2 each reach <= 0.1
+bit errors per sequence on validation (the suite's early-stopping target) within the budget, on
+the NTM's default code path. About 20-30 s on 2 cores.
+
+Marked slow (not run by default; `python -m pytest -m slow tests/test_learning.py`): the same
+check on the NTM's Python path (`native=never`), which rounds differently, and one check per
+other task with the `quick` recipe.
+"""
+import pytest
+
+from ntm_bench.runner import run_suite
+from ntm_bench.records import read_summary
+from ntm_bench.suite import load_suite
+
+# Evaluation is not what these tests check: one small test point and no attention picture.
+CHEAP_EVAL = ["eval.sequences=32", "eval.attention=false"]
+
+
+def learn(tmp_path, task: str, test_point: str, seeds=(0, 1, 2), extra=()):
+    suite = load_suite("quick", overrides=[f"tasks.{task}.test=[{test_point}]", *CHEAP_EVAL, *extra],
+                       tasks=[task], models=["ntm"], seeds=list(seeds))
+    spec = suite.runs()[0]  # the seeds share the recipe
+    run_suite(suite, tmp_path, workers=2)
+    out = {}
+    for seed in seeds:
+        s = read_summary(tmp_path / "runs" / f"{task}__ntm__s{seed}")
+        assert s["status"] == "ok", (seed, s.get("error"))
+        out[seed] = s
+    return spec, out
+
+
+def check_solved(spec, summaries):
+    target, budget = spec.train["target_bit_errors"], spec.train["steps"]
+    assert target is not None, "the quick recipe must stop at a target"
+    for seed, s in summaries.items():
+        t = s["training"]
+        assert t["best_val"]["val_bit_errors"] <= target, (seed, t["best_val"], t["steps"])
+        assert t["stopped_by"] == "target" and t["steps"] <= budget, (seed, t["stopped_by"], t["steps"])
+
+
+def test_ntm_learns_copy_for_seeds_0_1_2_within_quick_budget(tmp_path):
+    spec, summaries = learn(tmp_path, "copy", "20")
+    check_solved(spec, summaries)
+
+
+@pytest.mark.slow
+def test_ntm_learns_copy_on_the_python_path(tmp_path):
+    spec, summaries = learn(tmp_path, "copy", "20", extra=["models.ntm.options.native=never"])
+    assert {s["env"]["ntm_kernels"] for s in summaries.values()} == {"python"}
+    check_solved(spec, summaries)
+
+
+def seeds_solved(spec, summaries) -> int:
+    target = spec.train["target_bit_errors"]
+    return sum(s["training"]["best_val"]["val_bit_errors"] <= target for s in summaries.values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task, point", [("repeat_copy", "[5,6]"), ("associative_recall", "6")])
+def test_ntm_learns_repeat_copy_and_associative_recall_for_2_of_3_seeds(tmp_path, task, point):
+    spec, summaries = learn(tmp_path, task, point)
+    assert seeds_solved(spec, summaries) >= 2, {k: s["training"]["best_val"] for k, s in summaries.items()}
