@@ -51,8 +51,11 @@ def _show(value) -> str:
     return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else repr(value)
 
 
-def mismatches(here: dict, there: dict, there_name: str, here_name: str = "here") -> list[str]:
-    """One line per setting that differs between two `settings` (tasks compared where both have them)."""
+def mismatches(here: dict, there: dict, there_name: str, here_name: str = "here",
+               need_shared: bool = True) -> list[str]:
+    """One line per setting that differs between two `settings` (tasks compared where both have them).
+    `need_shared`: no task in common is a difference too (folders compared with each other; not runs
+    added to a folder, whose tasks accumulate)."""
     out = []
     for section, keys in (("train", TRAIN_KEYS), ("eval", EVAL_KEYS)):
         for k in keys:
@@ -60,7 +63,7 @@ def mismatches(here: dict, there: dict, there_name: str, here_name: str = "here"
             if a != b:
                 out.append(f"{section}.{k} is {_show(a)} {here_name}, {_show(b)} in {there_name}")
     shared = sorted(set(here["tasks"]) & set(there["tasks"]))
-    if not shared:
+    if not shared and need_shared:
         out.append(f"no task in common ({here_name}: {', '.join(sorted(here['tasks'])) or 'none'}; "
                    f"in {there_name}: {', '.join(sorted(there['tasks'])) or 'none'})")
     for label in shared:

@@ -173,7 +173,8 @@ def write_suite_record(suite: Suite, out: Path, plugins=(), compare_with=(), all
 
 def check_comparable(suite: Suite, out: Path, compare_with=(), allow_mismatch: bool = False) -> list[str]:
     """The planned suite against the folders it is compared with, and against the runs already in
-    `out`: the settings that must match (ntm_bench.compare) do, or BenchError; with `allow_mismatch`
+    `out` (where a task they do not have yet is no difference: tasks accumulate in a folder): the
+    settings that must match (ntm_bench.compare) do, or BenchError; with `allow_mismatch`
     each difference is a warning, and those with the runs already in `out` come back as caveats for
     suite.json (the others are found again whenever the folders are loaded together)."""
     here = compare.settings(suite_record(suite, out),
@@ -189,7 +190,7 @@ def check_comparable(suite: Suite, out: Path, compare_with=(), allow_mismatch: b
     except BenchError:  # no complete run yet, or a suite.json that is rewritten below anyway
         earlier = None
     if earlier is not None:
-        lines = compare.mismatches(here, earlier, "the earlier runs", "for the runs added later")
+        lines = compare.mismatches(here, earlier, "the earlier runs", "for the runs added later", need_shared=False)
         caveats = compare.check(lines, f"cannot add runs to {str(out)!r}", allow_mismatch,
                                 hint="use another --out, with --compare-with this folder; ")
         for line in caveats:

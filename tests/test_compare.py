@@ -19,6 +19,7 @@ from ntm_bench.suite import load_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 GRU = str(ROOT / "examples" / "my_model.py")
+REVERSE = str(ROOT / "examples" / "reverse_copy.py")
 SMOKE = ["run", "smoke", "--workers", "1", "--no-report", "train.steps=2", "train.eval_every=2"]
 BOTH = ["--tasks", "copy,repeat_copy", "--seeds", "0,1"]
 
@@ -121,6 +122,18 @@ def test_runs_added_to_a_folder_must_be_tested_like_the_runs_in_it(ref, tmp_path
     results = load_results(out)
     assert record["caveats"][0] in results.problems
     assert any(p.startswith("ranking across tasks leaves out gru") for p in results.problems)
+
+
+def test_a_folder_takes_runs_of_a_task_it_does_not_have_yet(ref, tmp_path, capsys):
+    out = tmp_path / "copy_of_ref"  # README: run quick --plugin examples/reverse_copy.py --tasks reverse_copy
+    shutil.copytree(ref, out)
+    assert main([*SMOKE, "--plugin", REVERSE, "--tasks", "reverse_copy", "--models", "lstm", "--out", str(out)]) == 0
+    assert "no task in common" not in capsys.readouterr().err
+    assert set(json.loads((out / "suite.json").read_text())["tasks"]) == {"copy", "repeat_copy", "reverse_copy"}
+    assert (out / "runs" / "reverse_copy__lstm__s0" / "summary.json").is_file()
+    assert main([*SMOKE, "--plugin", REVERSE, "--tasks", "reverse_copy", "--models", "lstm",
+                 "--compare-with", str(ref), "--out", str(tmp_path / "other")]) == 2  # a comparison needs one
+    assert "no task in common" in capsys.readouterr().err
 
 
 def test_which_settings_must_match():
