@@ -197,6 +197,22 @@ def test_one_plugin_file_may_register_a_task_and_a_model(tmp_path):
     assert set(s["plugin_sha256"]) == {"task", "model"} and s["model"]["plugin"] == "../both.py"
 
 
+def test_a_plugin_models_outputs_are_rebuilt_from_best_pt_whatever_the_current_folder(tmp_path, monkeypatch):
+    from ntm_bench.report.paper_figures import run_samples
+
+    plugin = tmp_path / "mine" / "my_model.py"
+    plugin.parent.mkdir()
+    plugin.write_text((EXAMPLES / "my_model.py").read_text())
+    out = tmp_path / "out"
+    assert main([*SMOKE, "--plugin", str(plugin), "--tasks", "copy", "--models", "gru", "--out", str(out)]) == 0
+    run = out / "runs" / "copy__gru__s0"
+    assert json.loads((run / "config.json").read_text())["plugins"] == ["../mine/my_model.py"]  # relative to out
+    monkeypatch.chdir(run)  # where ../mine/my_model.py is no file
+    results = load_results(out)
+    samples, source = run_samples(results, "copy__gru__s0", run)
+    assert source == "best.pt" and len(samples) == 3, results.problems
+
+
 def test_list_shows_what_a_plugin_registers(capsys):
     assert main(["list", "--plugin", str(EXAMPLES / "reverse_copy.py"), "--plugin", str(EXAMPLES / "my_model.py")]) == 0
     out = capsys.readouterr().out

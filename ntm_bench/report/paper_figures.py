@@ -69,7 +69,9 @@ def _from_checkpoint(run_dir: Path) -> list[dict]:
     config = json.loads((run_dir / "config.json").read_text())
     names = {f.name for f in dataclasses.fields(RunSpec)}
     spec = RunSpec(**{k: v for k, v in config.items() if k in names})
-    spec = dataclasses.replace(spec, train={**spec.train, "device": "cpu"}, plugins=tuple(spec.plugins or ()))
+    out = run_dir.parent.parent  # config.json names plugins relative to the output folder (or absolute, older)
+    spec = dataclasses.replace(spec, train={**spec.train, "device": "cpu"},
+                               plugins=tuple(str(out / p) for p in spec.plugins or ()))
     trainer = Trainer(spec, run_dir)
     trainer.model.load_state_dict(torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True))
     trainer.model.eval()
