@@ -11,6 +11,7 @@ import pytest
 
 from ntm_bench import compare
 from ntm_bench.cli import main
+from ntm_bench.report import paper_figures
 from ntm_bench.report.build import build_report
 from ntm_bench.report.load import load_results
 from ntm_bench.report.tables import ranking_frames
@@ -72,6 +73,15 @@ def test_a_model_run_on_fewer_tasks_or_seeds_is_left_out_of_the_ranking_across_t
     assert f"Compared with the runs of `{rel}` (8 run records)" in report
     assert "ranking across tasks leaves out gru" in report.split("## Problems")[1]
     assert str(tmp_path) not in report and str(ROOT) not in report
+
+
+def test_the_outputs_figure_shows_the_runs_of_the_folders_compared_with(ref, tmp_path):
+    out = tmp_path / "mine"
+    assert main([*SMOKE, "--tasks", "copy", "--models", "gru", "--plugin", GRU, "--compare-with", str(ref),
+                 "--out", str(out)]) == 0
+    rows = paper_figures.output_samples(load_results(out), "copy")
+    assert {model for model, *_ in rows} == {"gru", "lstm", "ntm"}
+    assert all(source in ("best.pt", "outputs.pt") for *_, source in rows)  # lstm has no attention.pt
 
 
 def test_settings_that_differ_are_an_error_or_with_the_flag_a_caveat(ref, tmp_path, capsys):

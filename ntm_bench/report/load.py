@@ -54,6 +54,7 @@ class Results:
     sweep_scores: pd.DataFrame | None = None        # every configuration's validation score (pick_by_validation)
     sources: list = field(default_factory=list)     # (folder relative to dir, runs read): dir ('.') first, then
                                                     # the folders compared with
+    run_dirs: dict = field(default_factory=dict)    # run_id -> its run folder (under dir or a folder compared with)
 
 
 def _num(v) -> float:
@@ -278,7 +279,8 @@ def load_results(dir, pick: bool = True, compare_with=(), allow_mismatch: bool =
     problems += _run_problems(runs, evals, tasks, summaries)
     for info in tasks.values():
         info["test"] = sorted(info["test"])
-    results = Results(root, runs, evals, curves, problems, suite, summaries, attention, tasks, sources=sources)
+    results = Results(root, runs, evals, curves, problems, suite, summaries, attention, tasks, sources=sources,
+                      run_dirs=folder_of)
     results = pick_by_validation(results) if pick else results
     results.problems += comparable_models(results.runs)[1]
     return results
@@ -341,7 +343,7 @@ def pick_by_validation(results: Results) -> Results:
                    results.problems, results.suite,
                    {k: v for k, v in results.summaries.items() if k in keep},
                    {k: v for k, v in results.attention.items() if k in keep}, results.tasks, picked, scores,
-                   results.sources)
+                   results.sources, {k: v for k, v in results.run_dirs.items() if k in keep})
 
 
 def random_target_tasks(results: Results) -> set[str]:

@@ -130,7 +130,7 @@ def output_samples(results: Results, task: str, models=None) -> list[tuple]:
     """[(model, run_id, seed, samples, source)] for the task: per model (default: every non-reference
     model), the seed that generalised best among the runs with a source of outputs."""
     runs = results.runs[~results.runs["reference"].astype(bool)]
-    run_dirs = {r: results.dir / "runs" / r for r in runs["run_id"]}
+    run_dirs = {r: results.run_dirs.get(r, results.dir / "runs" / r) for r in runs["run_id"]}
     have = {r for r, d in run_dirs.items()
             if any((d / f).is_file() for f in ("best.pt", "outputs.pt", "attention.pt"))}
     out = []
