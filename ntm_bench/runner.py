@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from ntm_bench import compare, registry
-from ntm_bench.config import to_dict
+from ntm_bench.config import sweep_label, to_dict
 from ntm_bench.errors import BenchError
 from ntm_bench.executors import run_dask, run_parallel, run_serial
 from ntm_bench.records import atomic_write_json, portable_path, read_summary, summary_problem
@@ -64,11 +64,12 @@ def check_memory(suite: Suite, runs: list[RunSpec]) -> None:
     from ntm_bench.train import build
 
     seen = set()
-    for spec in runs:
-        key = (spec.task["label"], spec.model["label"])
+    for spec in runs:  # each distinct model configuration (a sweep point may change its memory)
+        key = (spec.task["label"], spec.model["label"], json.dumps(spec.model["options"], sort_keys=True))
         if key in seen:
             continue
         seen.add(key)
+        model_name = repr(spec.model["label"]) + (f" (sweep point {sweep_label(spec.sweep)})" if spec.sweep else "")
         try:
             task, _, model = build(spec)
         except Exception:  # noqa: BLE001 - a model that cannot be built fails its own runs, recorded
@@ -87,10 +88,10 @@ def check_memory(suite: Suite, runs: list[RunSpec]) -> None:
                                  f"eval.max_memory_rows={suite.eval.max_memory_rows}")
             if not suite.eval.enlarge_memory:
                 raise BenchError(f"task {key[0]!r} test point {label} needs {need} memory rows but model "
-                                 f"{key[1]!r} has {rows} and eval.enlarge_memory is off")
+                                 f"{model_name} has {rows} and eval.enlarge_memory is off")
             if not can:
                 raise BenchError(f"task {key[0]!r} test point {label} needs {need} memory rows but model "
-                                 f"{key[1]!r} has {rows} and cannot be enlarged (its initial memory is learned)")
+                                 f"{model_name} has {rows} and cannot be enlarged (its initial memory is learned)")
         del model, task
 
 

@@ -174,6 +174,10 @@ CASES = [
      ["memory rows", "eval.enlarge_memory is off"]),
     ("learned_memory_cannot_grow", [*COPY_NTM, "tasks.copy.test=[3,40]", "models.ntm.options.init_memory=learned"],
      nothing, ["memory rows", "cannot be enlarged", "learned"]),
+    ("learned_memory_too_small_at_a_sweep_point", [*COPY_NTM, "tasks.copy.test=[3,12]", "--sweep",
+                                                   "models.ntm.options.memory_rows=64,8",
+                                                   "models.ntm.options.init_memory=learned"],
+     nothing, ["memory rows", "cannot be enlarged", "memory_rows=8"]),
     # sweeps: the key, its values, the model it names
     ("sweep_unknown_train_field", [*RUN, "--sweep", "train.lrr=1e-3,3e-4"], nothing,
      ["unknown sweep key 'train.lrr'", "valid:", "batch_size", "lr"]),
