@@ -178,8 +178,10 @@ def check_comparable(suite: Suite, out: Path, compare_with=(), allow_mismatch: b
     settings that must match (ntm_bench.compare) do, or BenchError; with `allow_mismatch`
     each difference is a warning, and those with the runs already in `out` come back as caveats for
     suite.json (the others are found again whenever the folders are loaded together)."""
+    planned = ({"task": r.task, "model": r.model, "train": r.train} for r in suite.runs())
     here = compare.settings(suite_record(suite, out),
-                            {label: [registry.get_task(ts.task).cls.version] for label, ts in suite.tasks.items()})
+                            {label: [registry.get_task(ts.task).cls.version] for label, ts in suite.tasks.items()},
+                            compare.budgets_of(planned))
     caveats = []
     for folder in compare_with:
         name = repr(str(folder))

@@ -90,13 +90,13 @@ def test_settings_that_differ_are_an_error_or_with_the_flag_a_caveat(ref, tmp_pa
             "train.steps=3", "tasks.copy.test=[3,9]"]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "train.steps is 3 here, 2 in" in err and "task 'copy' test is [3, 9] here, " \
+    assert err.count("\n") == 1 and "task 'copy' train.steps is 3 here, 2 in" in err and "task 'copy' test is [3, 9] here, " \
         "[3, 5, 8] in" in err and not out.exists()
     assert main([*argv, "--allow-mismatch"]) == 0
-    assert "warning: caveat: train.steps is 3 here, 2 in" in capsys.readouterr().err
+    assert "warning: caveat: task 'repeat_copy' train.steps is 3 here, 2 in" in capsys.readouterr().err
     problems = load_results(out).problems  # suite.json keeps the flag: later reports show the caveats too
     rel = os.path.relpath(ref, out)
-    assert f"caveat: train.steps is 3 here, 2 in {rel!r}" in problems
+    assert f"caveat: task 'copy' train.steps is 3 here, 2 in {rel!r}" in problems
     assert f"caveat: task 'copy' test is [3, 9] here, [3, 5, 8] in {rel!r}" in problems
 
 
@@ -123,12 +123,13 @@ def test_runs_added_to_a_folder_must_be_tested_like_the_runs_in_it(ref, tmp_path
     argv = [*SMOKE, "--tasks", "copy", "--models", "gru", "--plugin", GRU, "--out", str(out), "train.steps=3"]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert f"cannot add runs to {str(out)!r}: train.steps is 3 for the runs added later, 2 in the earlier runs" in err
+    assert f"cannot add runs to {str(out)!r}: task 'copy' train.steps is 3 for the runs added later, 2 in the earlier " \
+        "runs" in err
     assert "use another --out, with --compare-with this folder" in err
     assert not (out / "runs" / "copy__gru__s0").exists()
     assert main([*argv, "--allow-mismatch"]) == 0
     record = json.loads((out / "suite.json").read_text())
-    assert record["caveats"] == ["caveat: train.steps is 3 for the runs added later, 2 in the earlier runs"]
+    assert record["caveats"] == ["caveat: task 'copy' train.steps is 3 for the runs added later, 2 in the earlier runs"]
     results = load_results(out)
     assert record["caveats"][0] in results.problems
     assert any(p.startswith("ranking across tasks leaves out gru") for p in results.problems)
@@ -149,14 +150,15 @@ def test_a_folder_takes_runs_of_a_task_it_does_not_have_yet(ref, tmp_path, capsy
 def test_which_settings_must_match():
     here = compare.settings(suite_record(load_suite("smoke"), Path("out")), {"copy": [1], "repeat_copy": [1]})
     assert compare.mismatches(here, copy.deepcopy(here), "'ref'") == []
-    changes = {("train", "steps"): 9, ("train", "max_sequences"): 9, ("train", "max_seconds"): 9.0,
-               ("train", "val_seed"): 9, ("train", "val_sequences"): 9, ("eval", "seed"): 9,
-               ("eval", "sequences"): 9, ("eval", "batch_size"): 9}
-    for (section, key), value in changes.items():
+    for key in ("seed", "sequences", "batch_size"):
         there = copy.deepcopy(here)
-        there[section][key] = value
+        there["eval"][key] = 9
+        assert compare.mismatches(here, there, "'ref'") == [f"eval.{key} is {here['eval'][key]!r} here, 9 in 'ref'"]
+    for key, value in (("steps", 9), ("max_sequences", 9), ("max_seconds", 9.0), ("val_seed", 9), ("val_sequences", 9)):
+        there = copy.deepcopy(here)
+        there["tasks"]["copy"]["budget"][key] = value
         assert compare.mismatches(here, there, "'ref'") == [
-            f"{section}.{key} is {here[section][key]!r} here, {value!r} in 'ref'"]
+            f"task 'copy' train.{key} is {here['tasks']['copy']['budget'][key]!r} here, {value!r} in 'ref'"]
     for field, value in (("version", [2]), ("args", {"bits": 6}), ("train_range", {"length": [1, 9]}),
                          ("test", [(3,)]), ("task", "other")):
         there = copy.deepcopy(here)
@@ -170,3 +172,35 @@ def test_which_settings_must_match():
     here_two = copy.deepcopy(here)
     here_two["tasks"] = {"copy": here["tasks"]["copy"]}
     assert compare.mismatches(here_two, there, "'ref'") == ["no task in common (here: copy; in 'ref': priority_sort)"]
+
+
+def test_each_tasks_resolved_budget_must_match_not_only_the_suites(ref, tmp_path, capsys):
+    out = tmp_path / "mine"  # quick sets budgets per task (tasks.dynamic_ngrams.train.steps) and per (task, model)
+    base = [*SMOKE, "--tasks", "copy", "--compare-with", str(ref), "--out", str(out)]
+    assert main([*base, "--models", "gru", "--plugin", GRU, "tasks.copy.train.steps=10"]) == 2
+    assert "task 'copy' train.steps is 10 here, 2 in" in capsys.readouterr().err
+    assert main([*base, "--models", "lstm", "models.lstm.train.steps=3"]) == 2
+    assert "task 'copy' model 'lstm' train.steps is 3 here, 2 in" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_the_same_task_and_model_compare_their_own_budgets_a_model_run_alone_the_tasks():
+    suite = load_suite("smoke", tasks=["copy"], models=["lstm", "ntm"], overrides=["models.ntm.train.steps=6"])
+    versions = {"copy": [1]}
+
+    def settings(runs):
+        return compare.settings(suite_record(suite, Path("out")), versions, compare.budgets_of(
+            {"task": r.task, "model": r.model, "train": r.train} for r in runs))
+
+    both, lstm = settings(suite.runs()), settings([r for r in suite.runs() if r.model["label"] == "lstm"])
+    assert both["tasks"]["copy"]["budget"]["steps"] == 4 and both["tasks"]["copy"]["models"]["ntm"]["steps"] == [6]
+    assert compare.mismatches(both, both, "'ref'") == [] and compare.mismatches(lstm, both, "'ref'") == []
+    assert compare.mismatches(both, lstm, "'ref'") == []  # ntm's own budget, ntm not run there: the task's (4) match
+    there = copy.deepcopy(both)
+    there["tasks"]["copy"]["models"]["ntm"]["steps"] = [8]
+    assert compare.mismatches(both, there, "'ref'") == ["task 'copy' model 'ntm' train.steps is 6 here, 8 in 'ref'"]
+    there["tasks"]["copy"]["budget"]["steps"] = 8  # the models were both run there: the task's budget is not compared
+    assert compare.mismatches(both, there, "'ref'") == ["task 'copy' model 'ntm' train.steps is 6 here, 8 in 'ref'"]
+    assert compare.mismatches(lstm, there, "'ref'") == []
+    there["tasks"]["copy"]["models"] = {}
+    assert compare.mismatches(both, there, "'ref'") == ["task 'copy' train.steps is 4 here, 8 in 'ref'"]

@@ -172,7 +172,7 @@ def _add_compared(root: Path, suite: dict | None, compare_with, allow_mismatch: 
         return sources
     if suite is None:
         compare.read_suite_record(root)  # raises: a folder without suite.json cannot be compared
-    here = compare.settings(suite, compare.versions_of(summaries.values()))
+    here = compare.settings(suite, compare.versions_of(summaries.values()), compare.budgets_of(summaries.values()))
     allow = allow_mismatch or bool(suite.get("allow_mismatch"))
     for folder, named in folders:
         shown = portable_path(folder, root)
@@ -185,7 +185,7 @@ def _add_compared(root: Path, suite: dict | None, compare_with, allow_mismatch: 
                 raise
             problems.append(f"compared with {shown!r} (suite.json), which cannot be read: {e}; its runs are left out")
             continue
-        there = compare.settings(record, compare.versions_of(other[0].values()))
+        there = compare.settings(record, compare.versions_of(other[0].values()), compare.budgets_of(other[0].values()))
         compare.check(compare.mismatches(here, there, repr(str(folder))), f"cannot compare {str(root)!r} with "
                       f"{str(folder)!r}", allow)
         problems += compare.check(compare.mismatches(here, there, repr(shown)), "", True)
