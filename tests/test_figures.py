@@ -322,6 +322,12 @@ def test_the_report_opens_with_the_headline_figures_and_a_short_table(report):
     assert html.count("<img") == md.count("![")
 
 
+def test_the_outputs_figures_caption_names_the_task(report):
+    md = (report / "report.md").read_text()
+    caption = next(line for line in md.splitlines() if "Figs. 4 and 8" in line)
+    assert ": copy targets (top)" in caption and "outputs_copy" not in caption.split("](")[0], caption
+
+
 def test_latex_tables_have_caption_label_booktabs_and_aligned_numbers(report):
     for tex in sorted((report / "tables").glob("*.tex")):
         text, name = tex.read_text(), tex.stem

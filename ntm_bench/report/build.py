@@ -149,7 +149,7 @@ HEADLINE = ("generalisation", "curves", "memory")  # the figures the report open
 
 def _figure_specs(results: Results, font: str, logx: bool) -> list[tuple]:
     """(section, name, make, caption) for every figure the records allow; section: one of HEADLINE
-    (the report's first figures), "figures" or "paper"."""
+    (the report's first figures), "figures" or "paper"; caption: text, or a function of the figure."""
     specs = []
     random_targets = sorted(random_target_tasks(results))
     rt = (f" {', '.join(random_targets)}: random targets, so bits are drawn above the optimal predictor's "
@@ -198,7 +198,8 @@ def _figure_specs(results: Results, font: str, logx: bool) -> list[tuple]:
                       f"{SEEDS_NOTE}"))
     for task in sorted(results.tasks):
         if task.split("@v")[0] in ("copy", "repeat_copy"):
-            specs.append(("paper", f"outputs_{_slug(task)}", lambda t=task: _outputs_figure(results, t, font), None))
+            specs.append(("paper", f"outputs_{_slug(task)}", lambda t=task: _outputs_figure(results, t, font),
+                          lambda fig, t=task: _outputs_caption(fig, t)))
     return specs
 
 
@@ -253,7 +254,8 @@ def build_report(dir, compare_with=(), allow_mismatch: bool = False, font: str =
             continue
         paths = save_figure(fig, fig_dir / name, formats=("pdf", "png"))
         written += paths
-        drawn.setdefault(section, []).append(FigureBlock(paths[0], paths[1], caption or _outputs_caption(fig, name)))
+        drawn.setdefault(section, []).append(FigureBlock(paths[0], paths[1], caption if isinstance(caption, str)
+                                                         else caption(fig)))
 
     summary = tables.summary_table(results, threshold)
     files = _write_table(summary, tab_dir, "summary")
