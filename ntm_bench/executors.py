@@ -28,8 +28,9 @@ START_FAILURES = 3         # workers that die before taking a run, in a row, bef
 
 
 def _quiet() -> bool:
-    """Progress bars only for a person watching: off when stderr is a file or a pipe."""
-    return not sys.stderr.isatty()
+    """Progress bars (drawn on stderr) only for a person watching: off when stdout is a file or a
+    pipe, where RunLines prints one line per finished run instead (never both, never neither)."""
+    return not sys.stdout.isatty()
 
 
 def _duration(seconds: float | None) -> str:
@@ -64,7 +65,7 @@ class RunLines:
 
     def __init__(self, total: int, out: Path, enabled: bool | None = None):
         self.total, self.out, self.n = total, Path(out), 0
-        self.enabled = (not sys.stdout.isatty()) if enabled is None else enabled
+        self.enabled = _quiet() if enabled is None else enabled
         self.t0 = time.monotonic()
 
     def done(self, run_id: str, status: str, seconds: float | None = None) -> None:

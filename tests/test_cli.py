@@ -149,8 +149,21 @@ def test_run_lines_name_a_failure_and_estimate_the_time_left(tmp_path, capsys):
     first, second = capsys.readouterr().out.splitlines()
     assert re.fullmatch(r"\[1/3\] copy__x__s0: failed \(plugin 'x.py': boom\); 1 min 15 s; 2 left, about .* to go", first)
     assert second.startswith("[2/3] copy__y__s0: killed (signal 9; run the same command again to redo it); 1 h 06 min; 1 left")
-    assert not RunLines(3, tmp_path, enabled=False).done("copy__x__s0", "ok")
-    assert capsys.readouterr().out == ""
+    off = RunLines(3, tmp_path, enabled=False)
+    off.done("copy__x__s0", "ok")
+    assert off.n == 0 and capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("stdout_tty", [True, False])
+@pytest.mark.parametrize("stderr_tty", [True, False])
+def test_progress_is_bars_or_lines_never_both_never_neither(stdout_tty, stderr_tty, tmp_path, monkeypatch):
+    from ntm_bench import executors
+
+    monkeypatch.setattr(sys, "stdout", type("Out", (), {"isatty": lambda self: stdout_tty})())
+    monkeypatch.setattr(sys, "stderr", type("Err", (), {"isatty": lambda self: stderr_tty})())
+    lines = executors.RunLines(1, tmp_path).enabled
+    bars = not executors._quiet()
+    assert lines == (not stdout_tty) and bars == stdout_tty  # README: bars on a terminal, else lines
 
 
 @pytest.mark.parametrize("command", [
