@@ -195,29 +195,27 @@ def cmd_run(a) -> int:
 
 
 def short_table(out: Path) -> str:
-    """Per task and model, mean over seeds: bit errors per sequence and sequence accuracy on the
-    training range and beyond it (the full leaderboard: `leaderboard DIR`); with sweeps, of the
-    configuration picked by validation score, named below the table."""
+    """Per task and model, mean over seeds of each run's bit errors per sequence and sequence
+    accuracy on the training range and beyond it, aggregated as the report's summary table
+    (report.tables.accuracy_frame: per run, then over seeds; the full leaderboard: `leaderboard DIR`);
+    with sweeps, of the configuration picked by validation score, named below the table."""
     from ntm_bench.report.load import load_results
-    from ntm_bench.report.tables import picked_config
+    from ntm_bench.report.tables import IN_DIST, UNSEEN_MEAN, accuracy_frame, picked_config
 
     results = load_results(out)
-    ev = results.evals
-    ok = ev[ev["status"].isin(["ok", "diverged"])]
-    if ok.empty:
+    if results.evals.empty:
         return "no complete runs to summarise"
-    g = ok.groupby(["task", "model", "split"])[["bit_errors", "seq_accuracy"]].mean().unstack("split")
+    frames = {metric: accuracy_frame(results, metric).set_index(["task", "model", "split"])["mean"]
+              for metric in ("bit_errors", "seq_accuracy")}
     lines = [f"{'task':<20} {'model':<16} {'bit err (train)':>16} {'seq acc (train)':>16} "
              f"{'bit err (unseen)':>17} {'seq acc (unseen)':>17}"]
 
-    def cell(row, metric, split, width):
-        v = row.get((metric, split))
-        return f"{'-' if v is None or v != v else f'{v:.3f}':>{width}}"
-
-    for (task, model), row in g.iterrows():
-        lines.append(f"{task:<20} {model:<16} {cell(row, 'bit_errors', 'train', 16)} "
-                     f"{cell(row, 'seq_accuracy', 'train', 16)} {cell(row, 'bit_errors', 'unseen', 17)} "
-                     f"{cell(row, 'seq_accuracy', 'unseen', 17)}")
+    columns = (("bit_errors", IN_DIST, 16), ("seq_accuracy", IN_DIST, 16), ("bit_errors", UNSEEN_MEAN, 17),
+               ("seq_accuracy", UNSEEN_MEAN, 17))
+    for task, model in frames["seq_accuracy"].index.droplevel("split").unique():
+        values = [(frames[metric].get((task, model, split)), width) for metric, split, width in columns]
+        lines.append(f"{task:<20} {model:<16} " + " ".join(f"{'-' if v is None or v != v else f'{v:.3f}':>{w}}"
+                                                          for v, w in values))
     lines += [f"{task} / {model}: picked {picked_config(results, task, model)}" for task, model in sorted(results.picked)]
     return "\n".join(lines)
 

@@ -329,3 +329,19 @@ def test_the_memory_picture_shows_the_seed_that_generalised_best(tmp_path):
     assert memory_runs(results, "copy", "ntm") == [("copy", "ntm", "copy__ntm__s2")]
     (root / "runs" / "copy__ntm__s2" / "attention.pt").unlink()
     assert memory_runs(load_results(root), "copy", "ntm") == [("copy", "ntm", "copy__ntm__s0")]
+
+
+def test_the_terminal_table_aggregates_like_the_summary_table(tmp_path):
+    from ntm_bench.cli import short_table
+
+    root = _copy_fixture("basic", tmp_path)
+    path = root / "runs" / "copy__lstm__s0" / "summary.json"
+    s = json.loads(path.read_text())
+    s["eval"] = [e for e in s["eval"] if e["point"] != [50]]  # lstm s0 unseen: 0.25 at 30 only
+    path.write_text(json.dumps(s))
+    results = load_results(root)
+    row = next(r for r in tables.summary_table(results).rows if r[:2] == ["copy", "lstm"])
+    assert row[3][0] == pytest.approx((0.25 + 0.0 + 0.25) / 3)  # per run, then over seeds (not 0.75 / 5 rows)
+    text = short_table(root)
+    line = next(x for x in text.splitlines() if x.split()[:2] == ["copy", "lstm"])
+    assert line.split()[-1] == f"{row[3][0]:.3f}" and len(text.splitlines()) == 6  # a header and 5 rows
