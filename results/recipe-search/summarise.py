@@ -1,0 +1,68 @@
+"""Print the recipe search's table from its records: python results/recipe-search/summarise.py
+
+One row per (experiment, task, configuration): how many seeds reached the target on validation
+(bit errors per sequence) and after how many training sequences, per NTM code path. Runs that were
+stopped by hand before they finished have a curve but no summary: they are listed as "stopped"
+with the last validation point reached.
+"""
+import json
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).parent
+TARGET = 0.1  # the search's criterion: <= 0.1 bit errors per sequence on validation
+
+
+def runs(exp: Path):
+    for d in sorted((exp / "runs").iterdir()):
+        cfg = json.loads((d / "config.json").read_text())
+        summary = d / "summary.json"
+        s = json.loads(summary.read_text()) if summary.exists() else None
+        curve = [json.loads(x) for x in (d / "curve.jsonl").read_text().splitlines()] if (d / "curve.jsonl").exists() else []
+        yield cfg, s, curve
+
+
+def recipe(cfg) -> str:
+    t, o = cfg["train"], cfg["model"]["options"]
+    parts = [f"{t['optimizer']} lr={t['lr']:g} b={t['batch_size']} clip={t['clip']}:{t['clip_value']:g}",
+             t["curriculum"]]
+    parts += [f"{k}={v}" for k, v in sorted(o.items()) if k != "native"]
+    return ", ".join(parts)
+
+
+def main(argv):
+    exps = [HERE / a for a in argv] or sorted(p for p in HERE.iterdir() if (p / "runs").is_dir())
+    print("| experiment | task | model | recipe | code path | seeds reaching <= 0.1 | sequences to reach it (median, per seed) |")
+    print("|---|---|---|---|---|---:|---|")
+    for exp in exps:
+        groups = defaultdict(list)
+        for cfg, s, curve in runs(exp):
+            if cfg["model"]["model"] != "ntm":
+                path = "-"
+            else:
+                path = (s or {}).get("env", {}).get("ntm_kernels") or cfg["model"]["options"].get("native", "auto")
+                path = {"always": "native", "auto": "native", "never": "python"}.get(path, path)
+            groups[(cfg["task"]["label"], cfg["model"]["label"], recipe(cfg), path)].append((cfg["seed"], s, curve))
+        for (task, model, rec, path), items in sorted(groups.items()):
+            cells, hits, done = [], [], 0
+            for seed, s, curve in sorted(items, key=lambda x: x[0]):
+                hit = next((r for r in curve if r["val_bit_errors"] <= TARGET), None)
+                if hit:
+                    hits.append(hit["sequences"])
+                    cells.append(f"s{seed}: {hit['sequences']:,}")
+                elif s is None:
+                    last = curve[-1] if curve else None
+                    cells.append(f"s{seed}: stopped at {last['sequences']:,} ({last['val_bit_errors']:.2f} err)"
+                                 if last else f"s{seed}: stopped")
+                else:
+                    cells.append(f"s{seed}: not in {s['training']['sequences']:,} "
+                                 f"({s['training']['best_val']['val_bit_errors']:.2f} err)")
+                done += s is not None or hit is not None
+            med = f"{statistics.median(hits):,.0f}" if hits else "-"
+            print(f"| {exp.name} | {task} | {model} | {rec} | {path} | {len(hits)}/{len(items)} | {med}; {'; '.join(cells)} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
