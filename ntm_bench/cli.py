@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from ntm_bench.errors import BenchError
+from ntm_bench.loggers import LOGGERS
 
 EPILOG = """examples:
   python run_bench.py                                  # the default main job: suite 'quick' -> results/quick/
@@ -22,6 +23,7 @@ EPILOG = """examples:
   python run_bench.py run quick --plugin my_model.py --models my_model --compare-with results/quick-reference
   python run_bench.py run smoke --plugin examples/reverse_copy.py --tasks reverse_copy --out /tmp/rc
   python run_bench.py run quick --tasks copy --sweep train.lr=1e-3,3e-4 --sweep train.batch_size=8,32
+  python run_bench.py run quick --logger tensorboard   # then: tensorboard --logdir results/quick/runs
   python run_bench.py leaderboard results/quick --format md
   python run_bench.py leaderboard results/mine results/quick-reference
   python run_bench.py report results/quick
@@ -121,6 +123,10 @@ def make_parser(prog: str = "run_bench.py") -> argparse.ArgumentParser:
                         f"may use, here {usable_cores()})")
     r.add_argument("--executor", choices=["local", "dask"], default="local", help="where runs execute")
     r.add_argument("--scheduler", help="Dask scheduler address for --executor dask")
+    r.add_argument("--logger", choices=list(LOGGERS), default="none",
+                   help="also write each run's learning curve as it trains: tensorboard -> TensorBoard event "
+                        "files in OUT/runs/RUN_ID/tb/ (view: tensorboard --logdir OUT/runs; needs "
+                        "pip install -e \".[tensorboard]\"); changes no run's id (default: none)")
     r.add_argument("--no-report", action="store_true", help="skip the report at the end")
 
     ls = sub.add_parser("list", help="tasks (axes, versions), models (options, presets) and suites")
@@ -174,7 +180,7 @@ def cmd_run(a) -> int:
     suite = load_suite(a.suite, a.overrides, tasks=a.tasks, models=a.models, seeds=a.seeds, device=a.device)
     out = a.out or Path("results") / suite.name
     result = run_suite(suite, out, plugins, workers=a.workers, executor=a.executor, scheduler=a.scheduler,
-                       compare_with=a.compare_with, allow_mismatch=a.allow_mismatch)
+                       compare_with=a.compare_with, allow_mismatch=a.allow_mismatch, logger=a.logger)
     bad = {k: v for k, v in result["statuses"].items() if v != "ok"}
     from ntm_bench.records import read_summary
 
@@ -320,7 +326,7 @@ COMMANDS = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard, "r
 
 
 VALUE_OPTIONS = {"--out", "--tasks", "--models", "--seeds", "--sweep", "--plugin", "--device", "--workers",
-                 "--executor", "--scheduler", "--compare-with"}
+                 "--executor", "--scheduler", "--compare-with", "--logger"}
 OVERRIDE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_*-]+)*=")
 
 

@@ -83,14 +83,14 @@ class RunLines:
               + (f", about {_duration(eta)} to go" if left else ""), flush=True)
 
 
-def _run_guarded(spec: RunSpec, out: Path, progress=None) -> str:
+def _run_guarded(spec: RunSpec, out: Path, progress=None, logger: str = "none") -> str:
     """run_one's status. run_one records every problem inside a run itself; anything that still
     escapes it (a BenchError from a full disk while writing the summary, a bug) becomes this run's
     failure status, never the end of the suite."""
     from ntm_bench.train import run_one
 
     try:
-        return run_one(spec, out, progress)["status"]
+        return run_one(spec, out, progress, logger)["status"]
     except Exception as e:  # noqa: BLE001 - one run's problem stays that run's
         text = str(e) if isinstance(e, BenchError) else f"{type(e).__name__}: {e}"
         return f"failed ({text.splitlines()[0] if text else type(e).__name__})"
@@ -118,7 +118,7 @@ def _killed_status(out: Path, run_id: str, exitcode) -> str:
 # ----------------------------------------------------------------------------------------------
 # Serial
 
-def run_serial(todo: list[RunSpec], out: Path) -> dict[str, str]:
+def run_serial(todo: list[RunSpec], out: Path, logger: str = "none") -> dict[str, str]:
     """Every run in this process, one after the other."""
     statuses = {}
     quiet = _quiet()
@@ -128,7 +128,7 @@ def run_serial(todo: list[RunSpec], out: Path) -> dict[str, str]:
             t0 = time.monotonic()
             with tqdm(total=spec.train["steps"], desc=spec.run_id, unit="step", leave=False,
                       disable=quiet, position=1) as bar:
-                statuses[spec.run_id] = _run_guarded(spec, out, lambda ev, bar=bar: _show(bar, ev))
+                statuses[spec.run_id] = _run_guarded(spec, out, lambda ev, bar=bar: _show(bar, ev), logger)
             suite_bar.update(1)
             lines.done(spec.run_id, statuses[spec.run_id], time.monotonic() - t0)
     return statuses
@@ -161,7 +161,7 @@ def _worker_main(conn) -> None:
             return
         if job is None:
             return
-        spec, out = job
+        spec, out, logger = job
         last = [0.0]
 
         def progress(ev, run_id=spec.run_id):
@@ -173,7 +173,7 @@ def _worker_main(conn) -> None:
                 except OSError:  # the parent is gone: finish the run quietly, its records count
                     pass
 
-        status = _run_guarded(spec, Path(out), progress)
+        status = _run_guarded(spec, Path(out), progress, logger)
         try:
             conn.send(("done", spec.run_id, status))
         except OSError:
@@ -192,7 +192,7 @@ class _Worker:
     stopping: bool = False         # has been told there is nothing left
 
 
-def run_parallel(todo: list[RunSpec], out: Path, workers: int) -> dict[str, str]:
+def run_parallel(todo: list[RunSpec], out: Path, workers: int, logger: str = "none") -> dict[str, str]:
     """The runs on `workers` long-lived processes (spawned, one torch thread each) that take runs
     one at a time, so the start-up cost (importing torch) is paid once per worker.
 
@@ -231,7 +231,7 @@ def run_parallel(todo: list[RunSpec], out: Path, workers: int) -> dict[str, str]
             return
         spec = pending.popleft()
         try:
-            w.conn.send((spec, str(out)))
+            w.conn.send((spec, str(out), logger))
         except OSError:  # it died just now; the run goes back to the queue, the death is seen below
             pending.appendleft(spec)
             return
@@ -329,12 +329,12 @@ def run_parallel(todo: list[RunSpec], out: Path, workers: int) -> dict[str, str]
 # ----------------------------------------------------------------------------------------------
 # Dask
 
-def _dask_task(spec: RunSpec, out: str) -> str:
+def _dask_task(spec: RunSpec, out: str, logger: str = "none") -> str:
     """One run on a Dask worker: records go into `out` (a shared filesystem), a status comes back.
 
     If the worker process dies, the scheduler gives the task to another worker (up to its
     `distributed.scheduler.allowed-failures`), which starts the run over or resumes it from last.pt."""
-    return _run_guarded(spec, Path(out))
+    return _run_guarded(spec, Path(out), logger=logger)
 
 
 def _missing_on_worker(paths: list[str]) -> list[str]:
@@ -342,7 +342,7 @@ def _missing_on_worker(paths: list[str]) -> list[str]:
     return [p for p in paths if not os.path.exists(p)]
 
 
-def run_dask(todo: list[RunSpec], out: Path, scheduler: str) -> dict[str, str]:
+def run_dask(todo: list[RunSpec], out: Path, scheduler: str, logger: str = "none") -> dict[str, str]:
     """Send each run to an existing Dask cluster; workers write records into `out` (a shared
     filesystem on a cluster) and return only a status. Plugins are loaded on the workers by path."""
     try:
@@ -358,7 +358,7 @@ def run_dask(todo: list[RunSpec], out: Path, scheduler: str) -> dict[str, str]:
     try:
         _check_workers_see(client, out, todo)
         stamp = time.time_ns()
-        futures = {client.submit(_dask_task, spec, str(out), key=f"ntm-bench-{spec.run_id}-{stamp}", pure=False):
+        futures = {client.submit(_dask_task, spec, str(out), logger, key=f"ntm-bench-{spec.run_id}-{stamp}", pure=False):
                    spec.run_id for spec in todo}
         lines = RunLines(len(todo), out)
         with tqdm(total=len(todo), desc="suite (dask)", unit="run", disable=_quiet()) as bar:

@@ -15,6 +15,7 @@ from ntm_bench import compare, registry
 from ntm_bench.config import sweep_label, to_dict
 from ntm_bench.errors import BenchError
 from ntm_bench.executors import run_dask, run_parallel, run_serial
+from ntm_bench.loggers import check_logger
 from ntm_bench.records import atomic_write_json, portable_path, read_summary, summary_problem
 from ntm_bench.suite import RunSpec, Suite
 
@@ -202,7 +203,11 @@ def check_comparable(suite: Suite, out: Path, compare_with=(), allow_mismatch: b
 
 
 def run_suite(suite: Suite, out: Path, plugins=(), workers: int = 1, executor: str = "local",
-              scheduler: str | None = None, compare_with=(), allow_mismatch: bool = False) -> dict:
+              scheduler: str | None = None, compare_with=(), allow_mismatch: bool = False,
+              logger: str = "none") -> dict:
+    """Run what is not complete yet. `logger` (ntm_bench.loggers) is a runtime setting beside the
+    specs, like the device: it changes no run's id or config hash."""
+    check_logger(logger)
     if executor == "dask" and not scheduler:
         raise BenchError("--executor dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
     for device in sorted({spec.train["device"] for spec in suite.runs(plugins)}):
@@ -223,9 +228,9 @@ def run_suite(suite: Suite, out: Path, plugins=(), workers: int = 1, executor: s
     if not todo:
         statuses = {}
     elif executor == "dask":
-        statuses = run_dask(todo, out, scheduler)
+        statuses = run_dask(todo, out, scheduler, logger)
     elif workers <= 1:
-        statuses = run_serial(todo, out)
+        statuses = run_serial(todo, out, logger)
     else:
-        statuses = run_parallel(todo, out, min(workers, len(todo)))
+        statuses = run_parallel(todo, out, min(workers, len(todo)), logger)
     return {"statuses": statuses, "skipped": [s.run_id for s in done], "wall_s": time.perf_counter() - t0}

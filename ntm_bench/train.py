@@ -23,6 +23,7 @@ import torch
 from ntm_bench import registry
 from ntm_bench.config import build_dataclass
 from ntm_bench.errors import BenchError
+from ntm_bench.loggers import NoLogger, make_logger
 from ntm_bench.metrics import LN2, METRICS, call_model, sequence_metrics, sequence_nats, takes_valid
 from ntm_bench.optim import clip_gradients, lr_factor, make_optimizer
 from ntm_bench.contract import check_instance, check_trace
@@ -159,8 +160,9 @@ def check_output(logits, batch, label):
 
 
 class Trainer:
-    def __init__(self, spec: RunSpec, run_dir: Path, progress=None):
+    def __init__(self, spec: RunSpec, run_dir: Path, progress=None, logger=None):
         self.spec, self.dir, self.progress = spec, Path(run_dir), progress or (lambda ev: None)
+        self.logger = logger or NoLogger()  # ntm_bench.loggers: gets each curve row
         self.t = build_dataclass(TrainConfig, spec.train, where="train")
         self.e = build_dataclass(EvalConfig, spec.eval, where="eval")
         self.device = torch.device(self.t.device)
@@ -323,6 +325,7 @@ class Trainer:
                 loss_acc, loss_n = 0.0, 0
                 append_jsonl(curve_path, row)
                 curve.append(clean(row))
+                self.logger.log(row)
                 if better(row, best):
                     best = {k: row[k] for k in row if k.startswith("val_")}
                     info["best_step"] = step
@@ -444,8 +447,10 @@ def model_name_for_messages(spec: RunSpec, out: Path) -> str:
     return (f"plugin {where!r}, " if where else "") + f"model {spec.model['label']!r}"
 
 
-def run_one(spec: RunSpec, out_dir: Path, progress=None) -> dict:
+def run_one(spec: RunSpec, out_dir: Path, progress=None, logger: str = "none") -> dict:
     """Train, evaluate and record one run; return its summary (status ok / diverged / failed).
+    `logger` (ntm_bench.loggers) also gets the learning curve as it grows: a runtime setting,
+    no part of the run's identity.
 
     The run folder is locked for the duration (records.RunLock): a run that another live process
     holds is left alone (status 'busy ...', nothing written), and a run that another process
@@ -464,7 +469,7 @@ def run_one(spec: RunSpec, out_dir: Path, progress=None) -> dict:
         if done is not None and done.get("status") in COMPLETE and done.get("config_hash") == spec.config_hash():
             return done  # completed by another invocation since this one planned it
         remove_temp_files(run_dir)
-        return _run_locked(spec, run_dir, progress)
+        return _run_locked(spec, run_dir, progress, logger)
 
 
 def _task_version(spec: RunSpec):
@@ -474,7 +479,7 @@ def _task_version(spec: RunSpec):
         return None
 
 
-def _run_locked(spec: RunSpec, run_dir: Path, progress) -> dict:
+def _run_locked(spec: RunSpec, run_dir: Path, progress, logger: str = "none") -> dict:
     out = run_dir.parent.parent
     atomic_write_json(run_dir / "config.json", {**spec.to_json(), "plugins": [portable_path(p, out) for p in spec.plugins],
                                                 "config_hash": spec.config_hash()})
@@ -504,7 +509,7 @@ def _run_locked(spec: RunSpec, run_dir: Path, progress) -> dict:
                 registry.load_plugin(plugin)
             summary["model"]["plugin"] = plugin_of("model", spec.model["model"], out)
             summary["task"]["plugin"] = plugin_of("task", spec.task["task"], out)
-            tr = Trainer(spec, run_dir, progress)
+            tr = Trainer(spec, run_dir, progress, make_logger(logger, run_dir))
         finally:
             summary["env"] = environment(device)
         summary["task"].update(version=tr.task.version, axes=list(tr.task.axes))
@@ -533,6 +538,7 @@ def _run_locked(spec: RunSpec, run_dir: Path, progress) -> dict:
         except OSError:
             pass
     if tr is not None:
+        tr.logger.close()
         summary["notes"] = tr.notes
     summary["finished_at"] = now()
     atomic_write_json(run_dir / "summary.json", summary)

@@ -123,7 +123,7 @@ def test_an_exception_escaping_a_run_is_that_runs_failure(tmp_path, monkeypatch)
     from ntm_bench.errors import BenchError
     from ntm_bench.executors import run_serial
 
-    def full_disk(spec, out, progress=None):
+    def full_disk(spec, out, progress=None, logger="none"):
         if spec.model["label"] == "lstm":
             raise BenchError("cannot write 'summary.json': No space left on device (disk full or not writable?)")
         return {"status": "ok"}
