@@ -1,5 +1,8 @@
 """Print the recipe search's table from its records: python results/recipe-search/summarise.py
 
+Arguments: experiment folders (names under results/recipe-search, or paths to any suite output
+folder, e.g. results/meminit); none: every experiment of the search.
+
 One row per (experiment, task, configuration): how many seeds reached the target on validation
 (bit errors per sequence) and after how many training sequences, per NTM code path. Runs that were
 stopped by hand before they finished have a curve but no summary: they are listed as "stopped"
@@ -33,7 +36,8 @@ def recipe(cfg) -> str:
 
 
 def main(argv):
-    exps = [HERE / a for a in argv] or sorted(p for p in HERE.iterdir() if (p / "runs").is_dir())
+    exps = [Path(a) if (Path(a) / "runs").is_dir() else HERE / a for a in argv] or \
+        sorted(p for p in HERE.iterdir() if (p / "runs").is_dir())
     print("| experiment | task | model | recipe | code path | seeds reaching <= 0.1 | sequences to reach it (median, per seed) |")
     print("|---|---|---|---|---|---:|---|")
     for exp in exps:
