@@ -111,8 +111,9 @@ class EvalConfig:
 TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 # Train fields added after records existed: left out of a run's identity (config_hash) while at these
 # values, so that runs recorded before a field existed keep their hash and stay complete. A field
-# added to TrainConfig later belongs here with its default.
-LATER_TRAIN_FIELDS = {"lr_schedule": "constant", "lr_final": 0.1, "warmup_steps": 0}
+# added to TrainConfig later belongs in this list (its default is read from the dataclass).
+LATER_TRAIN_FIELDS = {f.name: f.default for f in dataclasses.fields(TrainConfig)
+                      if f.name in ("lr_schedule", "lr_final", "warmup_steps")}
 
 
 @dataclass(frozen=True)
