@@ -48,13 +48,15 @@ def stable_seed(*parts) -> int:
 # Data
 
 def sample_points(train_range: dict, batch_size: int, gen: torch.Generator, frac: float = 1.0,
-                  curriculum: str = "uniform") -> list[tuple]:
+                  curriculum: str = "uniform", floor: float = 0.0) -> list[tuple]:
     """Per-sample points drawn uniformly from the (inclusive) training range of each axis.
 
-    With the linear curriculum the upper end grows from lo to hi over the first half of training
-    (`frac` is the fraction of the budget used)."""
+    `floor` raises each axis' lower end to lo + round(floor * (hi - lo)). With the linear curriculum
+    the upper end grows from there to hi over the first half of training (`frac` is the fraction of
+    the budget used)."""
     cols = []
     for lo, hi in train_range.values():
+        lo += round(floor * (hi - lo))
         if curriculum == "linear":
             hi = lo + round((hi - lo) * min(1.0, 2.0 * frac))
         cols.append(torch.randint(lo, hi + 1, (batch_size,), generator=gen).tolist())
@@ -275,7 +277,7 @@ class Trainer:
         checked = False
         while (stop := budget_left()) is None:
             try:
-                points = sample_points(rng, t.batch_size, gen, step / t.steps, t.curriculum)
+                points = sample_points(rng, t.batch_size, gen, step / t.steps, t.curriculum, t.range_floor)
                 batch = to_device(self.task.sample(t.batch_size, squeeze(points), gen), self.device)
                 logits = call_model(self.model, batch.inputs, batch.valid)
                 if not checked:

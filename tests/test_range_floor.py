@@ -1,0 +1,43 @@
+"""train.range_floor: training draws from the top of the training range; validation keeps all of it."""
+import pytest
+import torch
+
+from ntm_bench.errors import BenchError
+from ntm_bench.suite import TrainConfig, load_suite
+from ntm_bench.train import sample_points
+
+
+def draws(floor, curriculum="uniform", frac=1.0, n=2000):
+    g = torch.Generator().manual_seed(0)
+    return sample_points({"items": (2, 6)}, n, g, frac, curriculum, floor)
+
+
+def test_floor_half_of_two_to_six_draws_four_to_six():
+    assert {p[0] for p in draws(0.5)} == {4, 5, 6}
+    assert {p[0] for p in draws(0.0)} == {2, 3, 4, 5, 6}
+
+
+def test_floor_zero_draws_exactly_what_it_drew_before_the_option():
+    g = torch.Generator().manual_seed(0)
+    assert draws(0.0, n=64) == sample_points({"items": (2, 6)}, 64, g)
+
+
+def test_floor_applies_to_every_axis_and_under_the_linear_curriculum():
+    g = torch.Generator().manual_seed(1)
+    pts = sample_points({"length": (1, 5), "repeats": (1, 9)}, 1000, g, 1.0, "uniform", 0.5)
+    assert {p[0] for p in pts} == {3, 4, 5} and {p[1] for p in pts} == {5, 6, 7, 8, 9}
+    assert {p[0] for p in draws(0.5, "linear", frac=0.0)} == {4}   # the range grows from the floor
+
+
+@pytest.mark.parametrize("v", [-0.1, 1.0, 2])
+def test_bad_floor_is_refused(v):
+    with pytest.raises(BenchError, match="range_floor"):
+        TrainConfig(range_floor=v)
+
+
+def test_the_default_leaves_run_ids_unchanged_and_a_floor_changes_them():
+    def hashes(*ov):
+        s = load_suite("quick", list(ov), tasks=["associative_recall"], models=["ntm"], seeds=[0])
+        return [r.config_hash() for r in s.runs()]
+    assert hashes() == hashes("train.range_floor=0")
+    assert hashes() != hashes("train.range_floor=0.5")
