@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from ntm_bench.errors import BenchError
-from ntm_bench.report import figures, paper_figures, tables
+from ntm_bench.report import figures, generalisation, paper_figures, tables
 from ntm_bench.report.load import Results, load_results, protocol, random_target_tasks
 from ntm_bench.report.memory_pictures import memory_runs
 from ntm_bench.report.style import FIGURE_FORMATS, check_font, figure_width, model_order, save_figure
@@ -263,6 +263,11 @@ def build_report(dir, compare_with=(), allow_mismatch: bool = False, font: str =
     blocks: list = [Heading("Summary"), _summary_para(results)]
     blocks += [b for section in HEADLINE for b in drawn.get(section, [])[:1]]
     blocks.append(TableBlock(summary, "Summary table", files))
+    if generalisation.categorical_tasks(results):  # tasks with symbol outputs (the chomsky suites)
+        score = generalisation.score_table(results, threshold)
+        files = _write_table(score, tab_dir, "generalisation")
+        written += files
+        blocks.append(TableBlock(score, "Length generalisation (per-token accuracy)", files))
     blocks += _protocol_blocks(results, threshold)
 
     blocks.append(Heading("Results"))
