@@ -128,6 +128,7 @@ def test_a_categorical_run_records_accuracy_and_the_report_shows_it(tmp_path, ca
     assert rows["3"]["split"] == "train" and rows["41"]["split"] == "unseen"
     assert rows["41"]["accuracy"] == rows["41"]["bit_accuracy"] and 0 <= rows["41"]["accuracy"] <= 1
     assert "acc max" in printed and "bit err (train)" not in printed
+    assert "parity_check__lstm__s0: ok, accuracy (unseen) " in printed  # the run's headline
     from ntm_bench.report.generalisation import score_frame, score_table
     from ntm_bench.report.load import load_results
     from ntm_bench.report.render import render
