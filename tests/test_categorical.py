@@ -147,6 +147,10 @@ def test_a_categorical_run_records_accuracy_and_the_report_shows_it(tmp_path, ca
     assert "seeds solved (≥ 0.9)" in table and "exact match" in table
     header = next(line for line in leaderboard(results, "md").splitlines() if line.startswith("|"))
     assert "accuracy" in [c.strip() for c in header.split("|")]
+    from ntm_bench.report.build import _figure_specs
+
+    heads = [name for section, name, *_ in _figure_specs(results, "sans", False) if section == "generalisation"]
+    assert heads == ["lengths_accuracy"]  # the report's headline figure: the score against test length
 
 
 # -- bad input ----------------------------------------------------------------------------------

@@ -169,7 +169,10 @@ def _figure_specs(results: Results, font: str, logx: bool) -> list[tuple]:
     lengths = figures.eval_metrics_present(results)
     acc_tasks = set(results.evals["task"]) - set(random_targets)
     head_len = "seq_accuracy" if "seq_accuracy" in lengths and acc_tasks else "bits"
-    for metric in ("seq_accuracy", "bit_errors", "bits"):
+    shown = ("seq_accuracy", "bit_errors", "bits")
+    if acc_tasks and acc_tasks <= generalisation.categorical_tasks(results):  # symbol outputs only: the score first
+        head_len, shown = "accuracy", ("accuracy", "seq_accuracy", "bits")
+    for metric in shown:
         if metric in lengths and (metric != "seq_accuracy" or acc_tasks):
             specs.append(("generalisation" if metric == head_len else "figures", f"lengths_{metric}",
                           lambda m=metric: figures.plot_lengths(results, m, logx=logx, font=font),
