@@ -282,7 +282,8 @@ class Trainer:
                 if not checked:
                     check_output(logits, batch, self.label)
                     checked = True
-                loss = output_kind(self.task).loss(logits, batch.targets, batch.mask).mean()  # nats per sequence (bits tasks)
+                # nats per sequence (bit outputs) or per scored symbol (categorical): ntm_bench.metrics
+                loss = output_kind(self.task).loss(logits, batch.targets, batch.mask).mean()
                 if not torch.isfinite(loss):
                     raise Diverged(step + 1, "the training loss")
                 opt.zero_grad(set_to_none=True)
@@ -415,7 +416,8 @@ class Trainer:
                "point": list(point), "axes": list(self.task.axes),
                "train_max": {a: rng[a][1] for a in self.task.axes},
                "inputs": own(batch.inputs.float()), "targets": own(batch.targets.float()),
-               "outputs": own(output_kind(self.task).probabilities(logits.float())), "mask": own(batch.mask), "valid": own(batch.valid),
+               "outputs": own(output_kind(self.task).probabilities(logits.float())),  # sigmoid or softmax
+               "mask": own(batch.mask), "valid": own(batch.valid),
                "weights": {k: own(v.float()) for k, v in weights.items()}}
         atomic_torch_save(self.dir / "attention.pt", att)
         return {"point": att["label"], "heads": fp}
