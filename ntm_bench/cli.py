@@ -207,8 +207,9 @@ def short_table(out: Path) -> str:
     accuracy on the training range and beyond it, aggregated as the report's summary table
     (report.tables.accuracy_frame: per run, then over seeds; the full leaderboard: `leaderboard DIR`);
     with sweeps, of the configuration picked by validation score, named below the table."""
+    from ntm_bench.report.generalisation import short_lines
     from ntm_bench.report.load import load_results
-    from ntm_bench.report.tables import IN_DIST, UNSEEN_MEAN, accuracy_frame, picked_config
+    from ntm_bench.report.tables import IN_DIST, UNSEEN_MEAN, accuracy_frame, categorical_tasks, picked_config
 
     results = load_results(out)
     if results.evals.empty:
@@ -220,10 +221,16 @@ def short_table(out: Path) -> str:
 
     columns = (("bit_errors", IN_DIST, 16), ("seq_accuracy", IN_DIST, 16), ("bit_errors", UNSEEN_MEAN, 17),
                ("seq_accuracy", UNSEEN_MEAN, 17))
+    symbols = categorical_tasks(results)  # per-token accuracy instead of bit errors: their own lines below
     for task, model in frames["seq_accuracy"].index.droplevel("split").unique():
+        if task in symbols:
+            continue
         values = [(frames[metric].get((task, model, split)), width) for metric, split, width in columns]
         lines.append(f"{task:<20} {model:<16} " + " ".join(f"{'-' if v is None or v != v else f'{v:.3f}':>{w}}"
                                                           for v, w in values))
+    if len(lines) == 1:
+        lines = []
+    lines += short_lines(results)
     lines += [f"{task} / {model}: picked {picked_config(results, task, model)}" for task, model in sorted(results.picked)]
     return "\n".join(lines)
 

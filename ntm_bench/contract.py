@@ -27,7 +27,9 @@ class Model(nn.Module):
     - `__init__(input_size, output_size, cfg)`: `cfg` is the frozen dataclass given to
       `register_model(name, config=...)` (leave it out when the model has no options).
     - `forward(x, valid=None) -> logits`: x (B, T, input_size) float; logits (B, T, output_size),
-      one per output bit and step (the harness applies the sigmoid). `valid` (B, T) bool marks each
+      one per output channel and step: the harness applies a sigmoid per channel for a task whose
+      `output_kind` is "bits", a softmax over the channels for a "categorical" one (the model does
+      not need to know which). `valid` (B, T) bool marks each
       sequence's real steps: a prefix of every row (padding only at the end), True at least at the
       first step. A sample's logits at its real steps must not depend on the padding or on the
       other samples of the batch; logits at padded steps are never scored.
@@ -123,6 +125,11 @@ def check_task_class(name: str, cls) -> None:
     if "__dataclass_fields__" not in vars(cls):  # its own @dataclass, not only Task's
         raise BenchError(f"task {name!r}: {cls.__name__} must be a dataclass: put @register_task({name!r}) "
                          f"above @dataclass(frozen=True)")
+    from ntm_bench.metrics import KINDS
+
+    kind = getattr(cls, "output_kind", "bits")
+    if kind not in KINDS:
+        raise BenchError(f"task {name!r}: unknown output_kind {kind!r}; valid: {choices(KINDS)}")
     version = cls.version
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise BenchError(f"task {name!r}: version must be a positive integer, got {version!r}")

@@ -45,13 +45,16 @@ def _duration(seconds: float | None) -> str:
 
 def headline(summary: dict) -> str:
     """A run's headline number: the mean over its unseen test points (its training-range points when
-    it has none) of the sequence accuracy, or of the excess bits for a task with a reference
-    predictor (dynamic N-grams); '' without test results."""
+    it has none) of the sequence accuracy, of the excess bits for a task with a reference
+    predictor (dynamic N-grams), or of the per-token accuracy for a task with symbol outputs (the
+    Chomsky tasks' score); '' without test results."""
     rows = [r for r in summary.get("eval") or [] if isinstance(r, dict)]
     unseen = [r for r in rows if r.get("split") == "unseen"]
     rows, where = (unseen, "unseen") if unseen else (rows, "train range")
     if any(r.get("excess_bits") is not None for r in rows):
         key, name, fmt = "excess_bits", "excess bits", ".2f"
+    elif any(r.get("accuracy") is not None for r in rows):  # symbol outputs: per-token accuracy
+        key, name, fmt = "accuracy", "accuracy", ".3f"
     else:
         key, name, fmt = "seq_accuracy", "seq acc", ".3f"
     vals = [r[key] for r in rows if isinstance(r.get(key), (int, float))]

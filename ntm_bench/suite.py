@@ -369,6 +369,24 @@ def _point(task_entry, value, where: str) -> tuple:
     return tuple(coerce(v, int, where) for v in values)
 
 
+def _test_range(text: str, task_entry, where: str) -> list[int]:
+    """'41..500' (every value) or '41..500/10' (41, 51, ..., 491): test points of a one-axis task,
+    selected by value."""
+    form = "'lo..hi' or 'lo..hi/step', e.g. '41..500/10'"
+    if len(task_entry.cls.axes) != 1:
+        raise BenchError(f"{where}: a range {text!r} needs a one-axis task; {task_entry.name!r} has "
+                         f"{', '.join(task_entry.cls.axes)}: list its points")
+    body, _, step = text.strip().partition("/")
+    lo, sep, hi = body.partition("..")
+    try:
+        lo, hi, step = int(lo), int(hi), int(step or 1)
+    except ValueError:
+        lo = None
+    if not sep or lo is None or step < 1 or lo > hi:
+        raise BenchError(f"{where}: bad range {text!r}; expected {form} with lo <= hi and step >= 1")
+    return list(range(lo, hi + 1, step))
+
+
 def parse_suite(raw: dict, source: str = "<dict>", default_name: str = "suite") -> Suite:
     unknown = set(raw) - set(SUITE_KEYS)
     if unknown:
@@ -406,8 +424,10 @@ def parse_suite(raw: dict, source: str = "<dict>", default_name: str = "suite") 
         for corner in (tuple(lo for lo, _ in rng.values()), tuple(hi for _, hi in rng.values())):
             task.check_point(corner if len(corner) > 1 else corner[0])
         test_raw = spec.get("test", list(entry.cls.default_test))
+        if isinstance(test_raw, str):
+            test_raw = _test_range(test_raw, entry, f"tasks.{label}.test")
         if not isinstance(test_raw, (list, tuple)) or not test_raw:
-            raise BenchError(f"tasks.{label}.test must be a non-empty list of points")
+            raise BenchError(f"tasks.{label}.test must be a non-empty list of points (or a range 'lo..hi[/step]')")
         test = []
         for i, v in enumerate(test_raw):
             p = _point(entry, v, f"tasks.{label}.test[{i}]")

@@ -24,7 +24,7 @@ from ntm_bench import registry
 from ntm_bench.config import build_dataclass
 from ntm_bench.errors import BenchError
 from ntm_bench.loggers import NoLogger, make_logger
-from ntm_bench.metrics import LN2, METRICS, call_model, sequence_metrics, sequence_nats, takes_valid
+from ntm_bench.metrics import LN2, METRICS, call_model, output_kind, takes_valid
 from ntm_bench.optim import clip_gradients, lr_factor, make_optimizer
 from ntm_bench.contract import check_instance, check_trace
 from ntm_bench.records import (SCHEMA, RunLock, append_jsonl, atomic_torch_save, atomic_write_bytes,
@@ -98,15 +98,16 @@ def evaluate(model, batches, task, device, with_reference: bool = True) -> dict:
     """Mean of each per-sequence metric over the batches (+ excess over the task's reference)."""
     was_training = model.training
     model.eval()
-    sums = {k: 0.0 for k in METRICS}
+    kind = output_kind(task)  # bits or categorical: which loss and metrics (ntm_bench.metrics)
+    sums = {k: 0.0 for k in kind.names}
     excess, n = 0.0, 0
     has_ref = False
     for batch in batches:
         b = to_device(batch, device)
         logits = call_model(model, b.inputs, b.valid)
         check_output(logits, b, getattr(model, "registry_name", type(model).__name__))
-        m = sequence_metrics(logits, b.targets, b.mask)
-        for k in METRICS:
+        m = kind.metrics(logits, b.targets, b.mask)
+        for k in kind.names:
             sums[k] += m[k].sum().item()
         if with_reference:
             ref = task.reference_bits(batch)
@@ -283,7 +284,8 @@ class Trainer:
                 if not checked:
                     check_output(logits, batch, self.label)
                     checked = True
-                loss = sequence_nats(logits, batch.targets, batch.mask).mean()  # nats per sequence
+                # nats per sequence (bit outputs) or per scored symbol (categorical): ntm_bench.metrics
+                loss = output_kind(self.task).loss(logits, batch.targets, batch.mask).mean()
                 if not torch.isfinite(loss):
                     raise Diverged(step + 1, "the training loss")
                 opt.zero_grad(set_to_none=True)
@@ -416,7 +418,8 @@ class Trainer:
                "point": list(point), "axes": list(self.task.axes),
                "train_max": {a: rng[a][1] for a in self.task.axes},
                "inputs": own(batch.inputs.float()), "targets": own(batch.targets.float()),
-               "outputs": own(torch.sigmoid(logits.float())), "mask": own(batch.mask), "valid": own(batch.valid),
+               "outputs": own(output_kind(self.task).probabilities(logits.float())),  # sigmoid or softmax
+               "mask": own(batch.mask), "valid": own(batch.valid),
                "weights": {k: own(v.float()) for k, v in weights.items()}}
         atomic_torch_save(self.dir / "attention.pt", att)
         return {"point": att["label"], "heads": fp}

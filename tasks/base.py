@@ -19,7 +19,7 @@ Point = Union[int, tuple]
 
 class Batch(NamedTuple):
     inputs: torch.Tensor   # (B, T, input_size) float32
-    targets: torch.Tensor  # (B, T, output_size) float32, 0/1 on scored steps, 0 elsewhere
+    targets: torch.Tensor  # (B, T, output_size) float32, 0/1 on scored steps (one-hot for a categorical task), 0 elsewhere
     mask: torch.Tensor     # (B, T) bool: the steps that are scored (the target phase)
     valid: torch.Tensor    # (B, T) bool: the steps that belong to the sequence (False = padding)
 
@@ -28,6 +28,9 @@ class Batch(NamedTuple):
 class Task:
     name: ClassVar[str]                      # set by @register_task
     version: ClassVar[int] = 1               # bump whenever sampling changes
+    # How outputs are scored (ntm_bench.metrics.KINDS): "bits", a sigmoid and binary cross-entropy
+    # per output channel; "categorical", a softmax over the channels and one-hot targets.
+    output_kind: ClassVar[str] = "bits"
     axes: ClassVar[tuple[str, ...]] = ("length",)
     # Training range per axis (inclusive) and the paper's test points; suites may override both.
     default_train: ClassVar[dict] = {}

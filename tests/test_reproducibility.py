@@ -102,6 +102,22 @@ SAMPLING = {
     "dynamic_ngrams": (1, "2e05123fc1cf32fb"),
     "priority_sort": (1, "b5a19d53d7a3680b"),
     "repeat_copy": (1, "067b9f36c886a6a3"),
+    # the Chomsky-hierarchy tasks (tasks/chomsky/)
+    "binary_addition": (1, "90be27f324bc2e9a"),
+    "binary_multiplication": (1, "02e395bb3e1e9c1e"),
+    "bucket_sort": (1, "85e1ff39a4aa52be"),
+    "compute_sqrt": (1, "aec6aba30ed5d75a"),
+    "cycle_navigation": (1, "a2e9b250d23044e7"),
+    "duplicate_string": (1, "b6f6a30682e56f99"),
+    "even_pairs": (1, "41f614f3417873c3"),
+    "missing_duplicate_string": (1, "d891ffea9d1acc25"),
+    "modular_arithmetic": (1, "4ffe07642d47ad1d"),
+    "modular_arithmetic_brackets": (1, "0e3ae5c63078f00f"),
+    "odds_first": (1, "cfa88c518e055ec5"),
+    "parity_check": (1, "7e2a87c099d40b2f"),
+    "reverse_string": (1, "a8939a38af86c380"),
+    "solve_equation": (1, "932e18e0264b209a"),
+    "stack_manipulation": (1, "79f22f8327f7f54d"),
 }
 
 

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from ntm_bench.errors import BenchError
-from ntm_bench.report import figures, paper_figures, tables
+from ntm_bench.report import figures, generalisation, paper_figures, tables
 from ntm_bench.report.load import Results, load_results, protocol, random_target_tasks
 from ntm_bench.report.memory_pictures import memory_runs
 from ntm_bench.report.style import FIGURE_FORMATS, check_font, figure_width, model_order, save_figure
@@ -169,7 +169,10 @@ def _figure_specs(results: Results, font: str, logx: bool) -> list[tuple]:
     lengths = figures.eval_metrics_present(results)
     acc_tasks = set(results.evals["task"]) - set(random_targets)
     head_len = "seq_accuracy" if "seq_accuracy" in lengths and acc_tasks else "bits"
-    for metric in ("seq_accuracy", "bit_errors", "bits"):
+    shown = ("seq_accuracy", "bit_errors", "bits")
+    if acc_tasks and acc_tasks <= generalisation.categorical_tasks(results):  # symbol outputs only: the score first
+        head_len, shown = "accuracy", ("accuracy", "seq_accuracy", "bits")
+    for metric in shown:
         if metric in lengths and (metric != "seq_accuracy" or acc_tasks):
             specs.append(("generalisation" if metric == head_len else "figures", f"lengths_{metric}",
                           lambda m=metric: figures.plot_lengths(results, m, logx=logx, font=font),
@@ -263,6 +266,11 @@ def build_report(dir, compare_with=(), allow_mismatch: bool = False, font: str =
     blocks: list = [Heading("Summary"), _summary_para(results)]
     blocks += [b for section in HEADLINE for b in drawn.get(section, [])[:1]]
     blocks.append(TableBlock(summary, "Summary table", files))
+    if generalisation.categorical_tasks(results):  # tasks with symbol outputs (the chomsky suites)
+        score = generalisation.score_table(results, threshold)
+        files = _write_table(score, tab_dir, "generalisation")
+        written += files
+        blocks.append(TableBlock(score, "Length generalisation (per-token accuracy)", files))
     blocks += _protocol_blocks(results, threshold)
 
     blocks.append(Heading("Results"))

@@ -39,7 +39,7 @@ CURVE_LABELS = {
     "train_bits": "training cost (bits per sequence)",
 }
 CURVE_X = {"sequences": "sequences seen", "wall_s": "wall-clock time (s)", "step": "optimiser steps"}
-BOUNDED = ("bit_accuracy", "seq_accuracy")  # metrics in [0, 1]: one shared 0-1 axis
+BOUNDED = ("bit_accuracy", "seq_accuracy", "accuracy")  # metrics in [0, 1]: one shared 0-1 axis
 SEQ_ONLY = ("seq_accuracy",)                 # metrics that mean nothing on tasks with random targets
 
 LENGTH_LABELS = {
@@ -48,6 +48,7 @@ LENGTH_LABELS = {
     "bit_accuracy": "bit accuracy",
     "seq_accuracy": "sequence accuracy",
     "excess_bits": "bits above optimum",
+    "accuracy": "per-token accuracy",  # tasks with symbol outputs (the Chomsky-hierarchy tasks)
 }
 EXCESS_LABEL = "bits above optimum"
 THIN = {"linewidth": 0.5, "alpha": 0.35}     # one line per seed

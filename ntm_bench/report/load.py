@@ -33,7 +33,7 @@ from ntm_bench.report.style import model_order
 RUN_COLUMNS = ["run_id", "task", "task_name", "task_version", "model", "model_name", "params", "seed",
                "status", "error", "steps", "sequences", "wall_s", "best_step", "stopped_by",
                "diverged_at", "reference", "plugin", "suite", "sweep", "val_bit_errors", "val_bits"]
-EVAL_METRICS = ["bits", "bit_errors", "bit_accuracy", "seq_accuracy", "excess_bits"]
+EVAL_METRICS = ["bits", "bit_errors", "bit_accuracy", "seq_accuracy", "excess_bits", "accuracy"]  # accuracy: categorical tasks
 CURVE_METRICS = ["step", "sequences", "wall_s", "train_bits", "val_bits", "val_bit_errors",
                  "val_bit_accuracy", "val_seq_accuracy"]
 

@@ -21,13 +21,22 @@ from ntm_bench.report.render import Column, Table, check_format, render
 from ntm_bench.report.style import model_order
 
 HIGHER_IS_BETTER = {"seq_accuracy": True, "bit_accuracy": True, "bits": False, "bit_errors": False,
-                    "excess_bits": False}
+                    "excess_bits": False, "accuracy": True}
 IN_DIST, UNSEEN_MEAN = "in-distribution", "unseen mean"
 
 
 def _check_metric(metric: str) -> None:
     if metric not in HIGHER_IS_BETTER:
         raise BenchError(f"unknown metric {metric!r}; valid: {', '.join(sorted(HIGHER_IS_BETTER))}")
+
+
+def categorical_tasks(results: Results) -> set[str]:
+    """Tasks whose evaluation rows carry a per-token accuracy (output kind "categorical": their
+    errors count symbols, not bits; report.generalisation has their table)."""
+    ev = results.evals
+    if ev.empty or "accuracy" not in ev:
+        return set()
+    return set(ev.loc[ev["accuracy"].notna(), "task"])
 
 
 def _mean_sd(values) -> tuple[float, float]:
@@ -70,8 +79,11 @@ def _task_model_pairs(results: Results):
 def leaderboard_table(results: Results) -> Table:
     ev = results.evals
     has_excess = ev["excess_bits"].notna().any() if len(ev) else False
+    has_accuracy = bool(categorical_tasks(results))
     cols = [Column("task"), Column("model"), Column("length"), Column("split"), Column("params", "int"),
             Column("bits", "pm", 2), Column("bit_errors", "pm", 2), Column("seq_accuracy", "pm", 3)]
+    if has_accuracy:
+        cols.append(Column("accuracy", "pm", 3))
     if results.picked:
         cols.insert(2, Column("config"))
     if has_excess:
@@ -81,6 +93,10 @@ def leaderboard_table(results: Results) -> Table:
                                 "bits: cross-entropy in bits per sequence; bit_errors: thresholded bit "
                                 "errors per sequence; seq_accuracy: fraction of sequences with no bit error.",
                   collapse=("task", "model", "config"), label="tab:leaderboard")
+    if has_accuracy:
+        table.caption += (" Tasks with symbol outputs (accuracy given): bits is the softmax cross-entropy, "
+                          "bit_errors counts wrong symbols, seq_accuracy is exact match and accuracy the "
+                          "per-token accuracy.")
     if results.picked:
         table.caption += (" config: the sweep configuration picked by validation score (best_val: fewer bit "
                           "errors, then fewer bits, mean over seeds) out of how many were run.")
@@ -97,6 +113,8 @@ def leaderboard_table(results: Results) -> Table:
                    _mean_sd(at["bits"]), _mean_sd(at["bit_errors"]), _mean_sd(at["seq_accuracy"])]
             if results.picked:
                 row.insert(2, picked_config(results, task, model))
+            if has_accuracy:
+                row.append(_mean_sd(at["accuracy"]))
             if has_excess:
                 row.append(_mean_sd(at["excess_bits"]))
             row.append(int(at["seq_accuracy"].notna().sum() or at["bits"].notna().sum()))
@@ -240,6 +258,7 @@ def summary_table(results: Results, threshold: float = 0.9) -> Table:
     errs = accuracy_frame(results, "bit_errors", threshold)
     random_targets = random_target_tasks(results)
     excess = accuracy_frame(results, "excess_bits", threshold) if random_targets else None
+    symbols = categorical_tasks(results)  # their per-token accuracy: report.generalisation's table
 
     def at(df, task, model, split):
         g = df[(df["task"] == task) & (df["model"] == model) & (df["split"] == split)]
@@ -271,7 +290,7 @@ def summary_table(results: Results, threshold: float = 0.9) -> Table:
             row += [(ind["mean"], ind["sd"]) if ind is not None else math.nan,
                     (uns["mean"], uns["sd"]) if uns is not None else math.nan,
                     (uns["solved"], uns["n_seeds"]) if uns is not None else (math.nan, math.nan)]
-        row.append(err["mean"] if err is not None else math.nan)
+        row.append(err["mean"] if err is not None and task not in symbols else math.nan)
         if random_targets:
             ex = at(excess, task, model, UNSEEN_MEAN) if task in random_targets else None
             row.append((ex["mean"], ex["sd"]) if ex is not None else math.nan)
