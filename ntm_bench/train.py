@@ -30,7 +30,8 @@ from ntm_bench.contract import check_instance, check_trace
 from ntm_bench.records import (SCHEMA, RunLock, append_jsonl, atomic_torch_save, atomic_write_bytes,
                                atomic_write_json, clean, environment, now, portable_path, portable_text, read_summary,
                                remove_temp_files)
-from ntm_bench.suite import EvalConfig, RunSpec, TrainConfig, plugin_sources
+from ntm_bench.config import EvalConfig, TrainConfig
+from ntm_bench.spec import RunSpec, build_task, plugin_sources
 
 
 class Diverged(Exception):
@@ -138,8 +139,8 @@ def build(spec: RunSpec):
     if plugin_sources(spec.task["task"], spec.model["model"]) != spec.plugin_sha256:
         raise BenchError("a plugin's source changed after this suite was planned; run the same command again "
                          "to run its current source")
-    entry = registry.get_task(spec.task["task"])
-    task = build_dataclass(entry.cls, spec.task["args"], where=f"task {spec.task['label']!r} arg")
+    task = build_task(spec.task["task"], spec.task["args"], spec.task["train_range"],
+                      where=f"task {spec.task['label']!r}")
     mentry = registry.get_model(spec.model["model"])
     torch.manual_seed(spec.init_seed)
     model = mentry.build(task.input_size, task.output_size, spec.model["options"])
