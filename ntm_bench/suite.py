@@ -21,12 +21,13 @@ import typing
 from pathlib import Path
 
 from ntm_bench import registry
-from ntm_bench.config import (LATER_TRAIN_FIELDS, TRAIN_KEYS, EvalConfig, TrainConfig, build_dataclass,  # noqa: F401
-                              coerce, load_yaml, parse_override, set_path)
+# TrainConfig and EvalConfig live in ntm_bench.config (and stay importable from here)
+from ntm_bench.config import (TRAIN_KEYS, EvalConfig, TrainConfig, build_dataclass, coerce, load_yaml,
+                              parse_override, set_path)
 from ntm_bench.errors import BenchError, choices
-# The planned runs live in ntm_bench.spec; their names stay importable from here.
-from ntm_bench.spec import (ModelSpec, RunSpec, Suite, SweepKey, TaskSpec, build_task,  # noqa: F401
-                            plugin_sources, resolve_model_for_task, resolve_train, sweep_points)
+from ntm_bench.spec import ModelSpec, Suite, SweepKey, TaskSpec, build_task, resolve_train
+
+__all__ = ["EvalConfig", "TrainConfig", "builtin_suites", "find_suite", "load_suite", "parse_suite", "select"]
 
 SUITES_DIR = Path(__file__).parent / "suites"
 

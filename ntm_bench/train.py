@@ -22,8 +22,10 @@ from ntm_bench.records import (RunLock, atomic_write_json, environment, now, por
                                read_summary, remove_temp_files)
 from ntm_bench.run_record import SCHEMA, ModelRecord, RunRecord, TaskRecord
 from ntm_bench.spec import RunSpec
-# build and Trainer are part of this module's API (runner, report and tests use them from here)
-from ntm_bench.trainer import Trainer, build, plugin_of  # noqa: F401
+# build is part of this module's API (runner and tests use it from here)
+from ntm_bench.trainer import Trainer, build, plugin_of
+
+__all__ = ["COMPLETE", "Trainer", "build", "count_params", "run_one"]
 
 COMPLETE = ("ok", "diverged")
 

@@ -29,7 +29,8 @@ import torch
 
 from ntm_bench.errors import BenchError
 from ntm_bench.report import figures
-from ntm_bench.report.load import Results, best_runs
+from ntm_bench.report.load import Results
+from ntm_bench.report.selection import best_runs
 from ntm_bench.report.memory_pictures import load_attention
 from ntm_bench.report.style import figure_width, model_order, new_figure, paper_style
 
