@@ -149,7 +149,7 @@ class RunRecord:
     def from_json(cls, data) -> RunRecord:
         """A record read back (module docstring); RecordError if it is not a schema-1 run record."""
         if not isinstance(data, dict):
-            raise RecordError("not a JSON object")
+            raise RecordError("not a run summary (no task/model)")
         schema = data.get("schema", SCHEMA)
         if schema != SCHEMA:
             raise RecordError(f"a schema-{schema} run record (this version reads schema {SCHEMA})")
@@ -176,15 +176,17 @@ class CurveRow:
 
     @classmethod
     def from_json(cls, data) -> CurveRow:
+        """A row read back (a key added later reads as null); RecordError if it is not an object."""
         if not isinstance(data, dict):
             raise RecordError("not a JSON object")
         return _from_json(cls, data)
 
 
-# Nested records by the field that holds them (lists hold one per element).
+# Nested records by the field that holds them; `eval` holds a list of them.
 _NESTED = {(RunRecord, "task"): TaskRecord, (RunRecord, "model"): ModelRecord,
            (RunRecord, "training"): TrainingRecord, (RunRecord, "eval"): EvalRow,
            (RunRecord, "fingerprints"): Fingerprints}
+_LISTS = {(RunRecord, "eval")}
 
 
 def _to_json(obj) -> Any:
@@ -208,13 +210,10 @@ def _from_json(cls, data: dict):
             default = f.metadata.get("absent")
             value = type(default)(default) if isinstance(default, (dict, list)) else default
         nested = _NESTED.get((cls, f.name))
-        if nested is not None:
-            if isinstance(value, list):
-                value = [_from_json(nested, v) for v in value if isinstance(v, dict)]
-            elif isinstance(value, dict):
-                value = _from_json(nested, value)
-            else:
-                value = [] if f.name == "eval" else None
+        if nested is not None and (cls, f.name) in _LISTS:
+            value = [_from_json(nested, v) for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+        elif nested is not None:
+            value = _from_json(nested, value) if isinstance(value, dict) else None
         kwargs[f.name] = value
     return cls(**kwargs)
 
