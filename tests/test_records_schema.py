@@ -93,3 +93,11 @@ def test_a_report_skips_a_record_of_another_schema_with_one_line_naming_it(tmp_p
     assert "copy__lstm__s0" not in set(r.runs["run_id"])
     assert ("runs/copy__lstm__s0/summary.json: a schema-2 run record (this version reads schema 1); skipped"
             in r.problems)
+
+
+def test_the_environment_stamp_writes_only_keys_the_schema_declares():
+    from ntm_bench.records import environment
+
+    env = environment("cpu")
+    assert set(env) <= set(typing.get_type_hints(Env))
+    assert {"python", "torch", "torch_build", "platform", "cpu", "device", "threads", "deterministic"} <= set(env)
