@@ -10,7 +10,9 @@ Choices (the paper is silent on all of them; each is a config option):
 - attention is causal by default: every target of these tasks depends only on earlier inputs, so a
   causal encoder sees what the recurrent baselines see, no more; and padding (always at the end)
   can never reach a real step. With `causal=False` the attention is bidirectional and `valid`
-  is the key padding mask, so padding still never changes a real step's output.
+  is the key padding mask, so padding still never changes a real step's output; the harness
+  refuses it on tasks where a later input reveals an earlier target (`Task.noncausal_leak`: dynamic
+  N-grams, repeat copy), as registered with `causal="causal"`.
 - positions: "rotary" by default (RoPE, Su et al. 2021: relative, no table, so it is defined at
   every length, which is what this benchmark tests); also "sinusoidal" (Vaswani 2017, §3.5),
   "learned" (a table of `max_positions` rows; rows beyond the training lengths stay untrained)
@@ -147,7 +149,7 @@ PRESETS = {
 }
 
 
-@register_model("transformer", config=TransformerConfig, presets=PRESETS)
+@register_model("transformer", config=TransformerConfig, presets=PRESETS, causal="causal")
 class Transformer(nn.Module):
     def __init__(self, input_size: int, output_size: int, cfg: TransformerConfig = TransformerConfig()):
         super().__init__()

@@ -90,7 +90,7 @@ def check_presets(name: str, config: type | None, presets) -> None:
     """presets: {preset: {task name or '*': {'options': {...}, 'train': {...}}}}, every option and
     train key known and every option value valid."""
     from ntm_bench.config import build_dataclass
-    from ntm_bench.suite import TRAIN_KEYS
+    from ntm_bench.config import TRAIN_KEYS
 
     form = "{preset: {task or '*': {'options': {...}, 'train': {...}}}}"
     if not isinstance(presets, dict):

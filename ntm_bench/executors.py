@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from ntm_bench.errors import BenchError
 from ntm_bench.records import read_summary
-from ntm_bench.suite import RunSpec
+from ntm_bench.spec import RunSpec
 
 PROGRESS_EVERY_S = 0.25    # workers send at most this many progress events per second
 START_FAILURES = 3         # workers that die before taking a run, in a row, before we give up

@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from ntm_bench.suite import TrainConfig
+from ntm_bench.config import TrainConfig
 
 
 class GravesRMSprop(torch.optim.Optimizer):

@@ -29,8 +29,7 @@ from pathlib import Path
 import torch
 
 from ntm_bench.errors import BenchError
-
-SCHEMA = 1
+from ntm_bench.run_record import SCHEMA
 
 
 def clean(value):

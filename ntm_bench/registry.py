@@ -41,6 +41,15 @@ class ModelEntry:
     source: str = ""  # module or plugin module it came from
     plugin: str | None = None  # the plugin file (absolute path) that registered it, None for a built-in
     plugin_sha256: str | None = None  # SHA-256 of that file's source as it was loaded
+    # Whether the model's output at step t reads only inputs up to t: True (every configuration; a
+    # recurrent model), False (never), or the name of the boolean option that says so (the
+    # Transformer's "causal"). A model that sees later inputs cannot run where a later input reveals
+    # an earlier target (Task.noncausal_leak); the harness checks this before any run starts.
+    causal: bool | str = True
+
+    def is_causal(self, cfg) -> bool:
+        """Whether the model, with options `cfg` (make_config), reads only past and present inputs."""
+        return bool(getattr(cfg, self.causal)) if isinstance(self.causal, str) else self.causal
 
     def make_config(self, options: dict | None = None):
         """Build the config dataclass from a dict, strictly (unknown keys and bad types are errors)."""
@@ -88,11 +97,21 @@ def register_task(name: str) -> Callable[[type], type]:
 
 
 def register_model(name: str, config: type | None = None, presets: dict | None = None,
-                   tasks: tuple[str, ...] | None = None, reference: bool = False) -> Callable[[type], type]:
+                   tasks: tuple[str, ...] | None = None, reference: bool = False,
+                   causal: bool | str = True) -> Callable[[type], type]:
     """Register a model class `cls(input_size, output_size, cfg)` (or `cls(input_size, output_size)`
-    when it has no config dataclass). Its forward maps inputs (B, T, in) to logits (B, T, out)."""
+    when it has no config dataclass). Its forward maps inputs (B, T, in) to logits (B, T, out).
+    `causal` (ModelEntry.causal): True if its output at step t never reads a later input, False if
+    it does, or the name of the boolean option of `config` that says which."""
     if config is not None and not dataclasses.is_dataclass(config):
         raise BenchError(f"model {name!r}: config must be a dataclass, got {config!r}")
+    if isinstance(causal, str):
+        if config is None or causal not in {f.name for f in dataclasses.fields(config)}:
+            raise BenchError(f"model {name!r}: causal={causal!r} names no option of its config; give True, "
+                             f"False or the name of a boolean option")
+    elif not isinstance(causal, bool):
+        raise BenchError(f"model {name!r}: causal must be True, False or the name of a boolean option, "
+                         f"got {causal!r}")
 
     def deco(cls: type) -> type:
         if name in _MODELS:
@@ -102,7 +121,7 @@ def register_model(name: str, config: type | None = None, presets: dict | None =
         check_model_class(name, cls, config, presets if presets is not None else {})
         _MODELS[name] = ModelEntry(name, cls, config, dict(presets or {}),
                                    tuple(tasks) if tasks else None, reference,
-                                   _source(cls), _LOADING.get("path"), _LOADING.get("sha256"))
+                                   _source(cls), _LOADING.get("path"), _LOADING.get("sha256"), causal)
         cls.registry_name = name
         return cls
 

@@ -17,7 +17,7 @@ from ntm_bench.errors import BenchError
 from ntm_bench.executors import run_dask, run_parallel, run_serial
 from ntm_bench.loggers import check_logger
 from ntm_bench.records import atomic_write_json, portable_path, read_summary, summary_problem
-from ntm_bench.suite import RunSpec, Suite
+from ntm_bench.spec import RunSpec, Suite
 
 COMPLETE = ("ok", "diverged")
 
@@ -141,7 +141,7 @@ def suite_record(suite: Suite, out: Path, plugins=()) -> dict:
               "models": {k: to_dict(v) for k, v in suite.models.items()},
               "overrides": list(suite.overrides), "plugins": [portable_path(p, out) for p in plugins]}
     if suite.sweep:
-        record["sweep"] = {k: list(v) for k, v in suite.sweep}
+        record["sweep"] = {k.text: list(v) for k, v in suite.sweep}
     return record
 
 

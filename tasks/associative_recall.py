@@ -39,6 +39,9 @@ class AssociativeRecall(Task):
     axes: ClassVar[tuple[str, ...]] = ("items",)
     default_train: ClassVar[dict] = {"items": (2, 6)}  # Graves 2014 §4.3: 2..6 items, 6 included
     default_test: ClassVar[tuple] = (6, 10, 15, 20)  # Graves 2014 §4.3
+    # The target item is in the list before the query; the scored steps get blank inputs, and their
+    # number (item_vectors) is the same in every sequence, so the sequence's end reveals nothing.
+    noncausal_leak: ClassVar[str | None] = None
 
     def __post_init__(self):
         for name in ("bits", "item_vectors"):

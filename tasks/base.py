@@ -35,6 +35,11 @@ class Task:
     # Training range per axis (inclusive) and the paper's test points; suites may override both.
     default_train: ClassVar[dict] = {}
     default_test: ClassVar[tuple] = ()
+    # Whether a model that sees later inputs (a Transformer with `causal: false`) may run on the task:
+    # None when no input reveals an earlier target, else the reason one does (the harness then refuses
+    # such a model before any run starts). A task must reason about it and say None to allow them.
+    noncausal_leak: ClassVar[str | None] = ("it does not declare that its later inputs hide its earlier targets "
+                                            "(Task.noncausal_leak)")
 
     @property
     def input_size(self) -> int:
@@ -65,6 +70,12 @@ class Task:
         for p in set(points):
             self.check_point(p)
         return points
+
+    def for_training_range(self, train_range: dict) -> "Task":
+        """The task as trained on `train_range` (axis -> (lo, hi), inclusive): a task whose encoding
+        depends on the training range takes it from here (repeat copy normalises its count over the
+        range of repeats); BenchError if its arguments contradict the range. Default: itself."""
+        return self
 
     def sequence_length(self, point: Point) -> int:
         """Total time steps T of one sequence at this point (input phase + output phase)."""

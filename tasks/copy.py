@@ -36,6 +36,9 @@ class Copy(Task):
     axes: ClassVar[tuple[str, ...]] = ("length",)
     default_train: ClassVar[dict] = {"length": (1, 20)}  # Graves 2014 §4.1: L ~ U{1..20}
     default_test: ClassVar[tuple] = (10, 20, 30, 50, 80, 120)  # Graves 2014 §4.1 tests 10..120; 80 is ours
+    # Every target is an input vector seen before the delimiter; the inputs after it are blank, and
+    # where the sequence ends (T = 2L + 1) says only L, which the delimiter already gives.
+    noncausal_leak: ClassVar[str | None] = None
 
     def __post_init__(self):
         if self.bits < 1:

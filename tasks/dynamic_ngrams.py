@@ -42,6 +42,9 @@ class DynamicNgrams(Task):
     axes: ClassVar[tuple[str, ...]] = ("length",)
     default_train: ClassVar[dict] = {"length": (200, 200)}  # Graves 2014 §4.4: 200-bit sequences
     default_test: ClassVar[tuple] = (200, 500, 1000)  # ours: the paper tests only at 200
+    # Every step is scored and its input is the previous bit: a model that reads step t+1 reads the
+    # target of step t.
+    noncausal_leak: ClassVar[str | None] = "the input at step t+1 is the target at step t"
 
     def __post_init__(self):
         if not 1 <= self.context <= 16:

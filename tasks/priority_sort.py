@@ -37,6 +37,10 @@ class PrioritySort(Task):
     axes: ClassVar[tuple[str, ...]] = ("vectors", "outputs")
     default_train: ClassVar[dict] = {"vectors": (20, 20), "outputs": (16, 16)}  # Graves 2014 §4.5: 20 -> 16
     default_test: ClassVar[tuple] = ((20, 16), (30, 24), (40, 32))  # ours: the paper tests only 20 -> 16
+    # Every target is an input vector (with its priority) seen before the delimiter; the scored steps
+    # get blank inputs, and the sequence's end says how many vectors are asked for, which changes no
+    # target: the k-th output is the k-th highest priority whatever the number of outputs.
+    noncausal_leak: ClassVar[str | None] = None
 
     def __post_init__(self):
         if self.bits < 1:

@@ -164,6 +164,10 @@ CASES = [
     ("unknown_train_axis", [*RUN, "tasks.copy.train_range.size=[1,5]"], nothing, ["unknown axis 'size'", "length"]),
     ("test_point_wrong_arity", [*RUN, "tasks.repeat_copy.test=[3]"], nothing, ["needs 2 value(s)", "length, repeats"]),
     ("unknown_task_arg", [*RUN, "tasks.copy.args.width=3"], nothing, ["'width'", "valid:"]),
+    ("repeat_count_normalised_over_another_range", [*RUN, "tasks.repeat_copy.args.train_repeats=[1,10]"], nothing,
+     ["tasks.repeat_copy", "train_repeats [1, 10] differs from the training range of repeats [1, 3]"]),
+    ("bidirectional_model_on_a_leaking_task", [*RUN, "models.transformer.options.causal=false"], nothing,
+     ["model 'transformer' sees later inputs", "does not allow", "causal: true"]),
     ("unknown_model_option", [*RUN, "models.lstm.options.depth=9"], nothing, ["'depth'", "valid:", "hidden_size"]),
     ("unknown_preset", [*RUN, "models.ntm.preset=huge"], nothing, ["no preset 'huge'", "tiny"]),
     ("unknown_memory_init", [*RUN, "models.ntm.options.init_memory=zeros"], nothing,
@@ -347,6 +351,7 @@ def test_there_are_at_least_forty_bad_input_cases():
     (["run", "smoke", "--workers", "0"], "--workers must be at least 1"),
     (["run", "smoke", "--sweep", "train.lrr=1e-3,3e-4", "--out", "{tmp}/out"], "unknown sweep key 'train.lrr'"),
     (["run", "{tmp}/suite.yaml"], "malformed YAML"),
+    (["run", "smoke", "models.transformer.options.causal=false", "--out", "{tmp}/out"], "sees later inputs"),
     (["leaderboard", "{tmp}", "--format", "xls"], "invalid choice: 'xls'"),
 ])
 def test_bad_input_as_a_real_process_is_one_line_and_exit_code_2(argv, fragment, tmp_path):

@@ -14,7 +14,7 @@ from ntm_bench.cli import main
 from ntm_bench.report import paper_figures
 from ntm_bench.report.build import build_report
 from ntm_bench.report.load import load_results
-from ntm_bench.report.tables import ranking_frames
+from ntm_bench.report.ranking import ranking_frames
 from ntm_bench.runner import suite_record
 from ntm_bench.suite import load_suite
 

@@ -7,7 +7,7 @@ import pytest
 from ntm_bench.cli import main
 from ntm_bench.errors import BenchError
 from ntm_bench.optim import lr_factor
-from ntm_bench.suite import TrainConfig
+from ntm_bench.config import TrainConfig
 
 
 def test_constant_is_one_and_cosine_runs_from_one_to_lr_final():

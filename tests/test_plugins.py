@@ -236,7 +236,7 @@ def test_runs_of_built_ins_keep_their_config_hashes_so_the_shipped_results_stay_
     for spec in runs:
         assert spec.plugin_sha256 == {}
         assert read_summary(ref / "runs" / spec.run_id)["config_hash"] == spec.config_hash(), spec.run_id
-    # a train field added since (suite.LATER_TRAIN_FIELDS) counts once it leaves its default
+    # a train field added since (config.LATER_TRAIN_FIELDS) counts once it leaves its default
     cosine = dataclasses.replace(runs[0], train={**runs[0].train, "lr_schedule": "cosine"})
     assert cosine.config_hash() != runs[0].config_hash()
 

@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from ntm_bench.errors import BenchError
-from ntm_bench.suite import TrainConfig, load_suite
-from ntm_bench.train import sample_points
+from ntm_bench.config import TrainConfig
+from ntm_bench.suite import load_suite
+from ntm_bench.data import sample_points
 
 
 def draws(floor, curriculum="uniform", frac=1.0, n=2000):

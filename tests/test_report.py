@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from ntm_bench.errors import BenchError
-from ntm_bench.report import build, figures, tables
+from ntm_bench.report import build, figures, ranking, tables
 from ntm_bench.report.fingerprints import fingerprints
 from ntm_bench.report.load import load_results
 from ntm_bench.report.memory_pictures import memory_runs
@@ -132,7 +132,7 @@ def test_leaderboard_aggregates_each_test_point_over_seeds(basic):
 
 
 def test_ranking_breaks_an_accuracy_tie_by_fewer_bits_and_averages_ranks_across_tasks(basic):
-    per_task, overall = tables.ranking_frames(basic)
+    per_task, overall = ranking.ranking_frames(basic)
     copy = per_task[per_task["task"] == "copy"]
     assert list(copy["model"]) == ["ntm", "my_model", "lstm"]
     assert list(copy["rank"]) == [1, 2, 3]
@@ -153,11 +153,11 @@ def test_a_reference_row_is_marked_in_the_ranking(tmp_path):
         s["model"]["reference"] = True
         p.write_text(json.dumps(s))
     r = load_results(root)
-    md = tables.ranking(r, "md")
+    md = ranking.ranking(r, "md")
     assert "| copy | 1 | ntm |  |" in md
     assert "|  | — | my_model | reference |" in md  # listed where its score puts it, not ranked
     assert "|  | 2 | lstm |  |" in md
-    per_task, overall = tables.ranking_frames(r)
+    per_task, overall = ranking.ranking_frames(r)
     assert list(overall["model"]) == ["ntm", "lstm"]  # reference predictors stay out of the overall table
 
 
@@ -168,7 +168,7 @@ def test_latex_tables_are_escaped_and_use_booktabs_rules(basic):
     assert "\\textbf{0.812} & \\textbf{$\\pm$ 0.272}" in tex  # mean and sd in columns of their own
     assert "≥" not in tex and "±" not in tex
     assert latex_escape("a_b%c&d#e$f{g}") == "a\\_b\\%c\\&d\\#e\\$f\\{g\\}"
-    assert "my\\_model" in tables.ranking(basic, "latex")
+    assert "my\\_model" in ranking.ranking(basic, "latex")
 
 
 def test_a_missing_number_is_a_dash_never_nan(tmp_path):
@@ -261,7 +261,7 @@ def test_same_records_give_identical_tables_and_figure_bytes(built, tmp_path):
     again = load_results(_copy_fixture("basic", tmp_path, attention=True))
     assert tables.leaderboard(again, "csv") == (root / "tables" / "leaderboard.csv").read_text()
     assert tables.accuracy_table(again, "latex") == (root / "tables" / "accuracy.tex").read_text()
-    assert tables.ranking(again, "csv") == (root / "tables" / "ranking.csv").read_text()
+    assert ranking.ranking(again, "csv") == (root / "tables" / "ranking.csv").read_text()
     for fig, name in ((figures.plot_curves(again, "val_bit_errors", "sequences"), "curves_val_bit_errors_sequences"),
                       (figures.plot_lengths(again, "bit_errors"), "lengths_bit_errors"),
                       (figures.plot_memory(again, "copy", "ntm"), "memory_copy_ntm")):

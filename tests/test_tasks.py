@@ -334,11 +334,43 @@ def test_priority_sort_rejects_more_outputs_than_vectors():
 # ----------------------------------------------------------------------------------------------
 # Repeat copy
 
-def test_repeat_copy_rejects_a_training_range_whose_mean_count_would_encode_as_zero():
-    with pytest.raises(BenchError, match="repeat_copy.*train_repeats"):
-        RepeatCopy(train_repeats=(1, 9))
-    with pytest.raises(BenchError, match="repeat_copy.*train_repeats"):
-        RepeatCopy(train_repeats=(5, 5))
+def test_repeat_copy_normalises_an_even_training_range_to_mean_0_and_variance_1():
+    for lo, hi in [(1, 10), (1, 6), (3, 4), (2, 9)]:
+        code = RepeatCopy(train_repeats=(lo, hi)).normalised_repeats(torch.arange(lo, hi + 1)).double()
+        torch.testing.assert_close(code.mean(), torch.tensor(0.0, dtype=torch.float64), atol=1e-6, rtol=0)
+        torch.testing.assert_close(code.var(unbiased=False), torch.tensor(1.0, dtype=torch.float64), atol=1e-6, rtol=0)
+
+
+def test_repeat_copy_never_encodes_a_count_as_zero_even_for_an_odd_training_range():
+    # The middle of an odd range would encode as 0, a blank step: such a range is normalised as lo..hi+1.
+    for lo, hi in [(1, 9), (5, 5), (1, 3), (2, 6)]:
+        task = RepeatCopy(train_repeats=(lo, hi))
+        code = task.normalised_repeats(torch.arange(1, 3 * hi + 1))
+        assert (code != 0).all()
+        torch.testing.assert_close(code, RepeatCopy(train_repeats=(lo, hi + 1)).normalised_repeats(torch.arange(1, 3 * hi + 1)))
+    # the class docstring's example: trained on 1..3 (as 1..4: mean 2.5, sd sqrt(15/12)), R = 2 reads -0.4472
+    two = RepeatCopy(train_repeats=(1, 3)).encode(torch.zeros(1, 2, 8), 2).inputs[0, 2, 8]
+    assert round(float(two), 4) == -0.4472
+
+
+def test_repeat_copy_takes_its_count_normalisation_from_the_training_range():
+    smoke = RepeatCopy().for_training_range({"length": (1, 3), "repeats": (1, 3)})
+    assert smoke.train_repeats == (1, 3)
+    assert RepeatCopy().train_repeats is None  # on its own: the paper's 1..10
+    torch.testing.assert_close(RepeatCopy().normalised_repeats(torch.tensor([2])),
+                               RepeatCopy(train_repeats=(1, 10)).normalised_repeats(torch.tensor([2])))
+    # written out, it must equal the training range: an override of the range alone is not taken silently
+    same = RepeatCopy(train_repeats=(1, 6))
+    assert same.for_training_range({"length": (1, 5), "repeats": (1, 6)}) == same
+    with pytest.raises(BenchError, match=r"repeat_copy.*train_repeats \[1, 6\] differs from the training range "
+                                         r"of repeats \[1, 3\]"):
+        same.for_training_range({"length": (1, 5), "repeats": (1, 3)})
+
+
+def test_repeat_copy_rejects_a_normalisation_range_that_is_not_lo_to_hi():
+    for bad in [(0, 3), (5, 4), (1, 2, 3)]:
+        with pytest.raises(BenchError, match="repeat_copy.*train_repeats must be \\[lo, hi\\]"):
+            RepeatCopy(train_repeats=bad)
 
 
 def test_repeat_copy_target_is_the_input_sequence_repeated_then_the_end_marker():

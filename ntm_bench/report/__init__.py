@@ -1,7 +1,9 @@
 """Reports, tables and figures built from run records alone.
 
 - `load_results(DIR)` -> Results (runs, evals, curves, problems)             (load.py)
-- `leaderboard`, `accuracy_table`, `ranking`, `summary_table` -> md / csv / latex / html (tables.py, render.py)
+- the configuration picked by validation, comparable models, best seeds     (selection.py)
+- `leaderboard`, `accuracy_table`, `summary_table` -> md / csv / latex / html (tables.py, render.py)
+- `ranking` -> per task and across tasks                                     (ranking.py)
 - `plot_curves`, `plot_lengths` -> Figure                                    (figures.py)
 - `plot_memory` -> Figure: memory pictures, zoomed to the rows in use       (memory_pictures.py)
 - `plot_paper_curves`, `plot_outputs` -> Figure: Graves et al. 2014 style   (paper_figures.py)

@@ -13,8 +13,9 @@ import re
 from pathlib import Path
 
 from ntm_bench.errors import BenchError
-from ntm_bench.report import figures, generalisation, paper_figures, tables
-from ntm_bench.report.load import Results, load_results, protocol, random_target_tasks
+from ntm_bench.report import figures, generalisation, paper_figures, ranking, tables
+from ntm_bench.report.load import Results, load_results, protocol
+from ntm_bench.report.selection import random_target_tasks
 from ntm_bench.report.memory_pictures import memory_runs
 from ntm_bench.report.style import FIGURE_FORMATS, check_font, figure_width, model_order, save_figure
 from ntm_bench.report.page import Bullets, FigureBlock, Heading, Para, TableBlock, to_html, to_markdown
@@ -274,7 +275,7 @@ def build_report(dir, compare_with=(), allow_mismatch: bool = False, font: str =
     blocks += _protocol_blocks(results, threshold)
 
     blocks.append(Heading("Results"))
-    per_task, overall = tables.ranking_structs(results)
+    per_task, overall = ranking.ranking_structs(results)
     acc = tables.accuracy_table_struct(results, "seq_accuracy", threshold)
     entries = [("Ranking per task", per_task, "ranking_per_task"), ("Ranking across tasks", overall, "ranking_overall"),
                ("Sequence accuracy by split", acc, "accuracy"),
@@ -290,7 +291,7 @@ def build_report(dir, compare_with=(), allow_mismatch: bool = False, font: str =
         files = _write_table(table, tab_dir, name)
         written += files
         blocks.append(TableBlock(table, title, files))
-    (tab_dir / "ranking.csv").write_text(tables.ranking(results, "csv"))
+    (tab_dir / "ranking.csv").write_text(ranking.ranking(results, "csv"))
     written.append(tab_dir / "ranking.csv")
 
     if drawn.get("figures"):

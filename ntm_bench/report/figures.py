@@ -26,7 +26,8 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from ntm_bench.errors import BenchError
-from ntm_bench.report.load import Results, random_target_tasks
+from ntm_bench.report.load import Results
+from ntm_bench.report.selection import random_target_tasks
 from ntm_bench.report.memory_pictures import plot_memory  # noqa: F401 - part of this module's API
 from ntm_bench.report.style import (FULL_WIDTH_IN, ONE_COLUMN_IN, REFERENCE, figure_width,  # noqa: F401
                                     model_order, model_styles, new_figure, paper_style, save_figure)

@@ -10,10 +10,14 @@ folder with no run records at all is an error.
 Records of different versions of one task are never pooled: when several versions are present,
 the task key carries the version ("copy@v1", "copy@v2").
 
+Each summary.json is read as a run_record.RunRecord (the schema the writer uses): records of every
+version of schema 1 load; a record of another schema is skipped with one line naming its schema.
+
 Sweeps: a run's `sweep` point (summary.json) is its configuration, shown as `config.sweep_label`
 ("batch_size=8,lr=0.001"; "" for a run without one). By default (`pick=True`) only one
-configuration per (task, model) is kept, the one with the best validation score (`pick_by_validation`);
-every configuration's score stays in `Results.sweep_scores`. A folder without sweeps is unchanged.
+configuration per (task, model) is kept, the one with the best validation score
+(selection.pick_by_validation); every configuration's score stays in `Results.sweep_scores`. A folder
+without sweeps is unchanged.
 """
 from __future__ import annotations
 
@@ -28,7 +32,8 @@ from ntm_bench import compare
 from ntm_bench.config import sweep_label
 from ntm_bench.errors import BenchError
 from ntm_bench.records import portable_path
-from ntm_bench.report.style import model_order
+from ntm_bench.report.selection import comparable_models, pick_by_validation
+from ntm_bench.run_record import CurveRow, RecordError, RunRecord, TaskRecord
 
 RUN_COLUMNS = ["run_id", "task", "task_name", "task_version", "model", "model_name", "params", "seed",
                "status", "error", "steps", "sequences", "wall_s", "best_step", "stopped_by",
@@ -47,7 +52,7 @@ class Results:
     curves: pd.DataFrame        # one row per learning-curve row, with the run's columns
     problems: list[str]         # one line each: what is missing, failed, corrupted or skipped
     suite: dict | None = None   # DIR/suite.json, if present and readable
-    summaries: dict = field(default_factory=dict)   # run_id -> summary.json dict
+    summaries: dict = field(default_factory=dict)   # run_id -> summary.json dict, as read
     attention: dict = field(default_factory=dict)   # run_id -> Path of attention.pt
     tasks: dict = field(default_factory=dict)       # task key -> {name, version, axes, train_range, test}
     picked: dict = field(default_factory=dict)      # (task, model) -> (picked config, how many): swept only
@@ -55,6 +60,7 @@ class Results:
     sources: list = field(default_factory=list)     # (folder relative to dir, runs read): dir ('.') first, then
                                                     # the folders compared with
     run_dirs: dict = field(default_factory=dict)    # run_id -> its run folder (under dir or a folder compared with)
+    records: dict = field(default_factory=dict)     # run_id -> run_record.RunRecord of its summary.json
 
 
 def _num(v) -> float:
@@ -93,10 +99,12 @@ def _read_curve(path: Path, problems: list[str], rel: Path) -> list[dict]:
         except json.JSONDecodeError:
             bad += 1
             continue
-        if isinstance(row, dict):
-            rows.append({k: _num(row.get(k)) for k in CURVE_METRICS})
-        else:
+        try:
+            rec = CurveRow.from_json(row)
+        except RecordError:
             bad += 1
+            continue
+        rows.append({k: _num(getattr(rec, k)) for k in CURVE_METRICS})
     if bad:
         problems.append(f"{path.relative_to(rel)}: {bad} corrupted line(s) skipped")
     return rows
@@ -127,8 +135,10 @@ def _read_folder(root: Path, problems: list[str]) -> tuple[dict, dict, dict]:
         s = _read_json(spath, problems, root)
         if s is None:
             continue
-        if not isinstance(s, dict) or not isinstance(s.get("task"), dict) or not isinstance(s.get("model"), dict):
-            problems.append(f"{spath.relative_to(root)}: not a run summary (no task/model); skipped")
+        try:
+            RunRecord.from_json(s)
+        except RecordError as e:
+            problems.append(f"{spath.relative_to(root)}: {e}; skipped")
             continue
         run_id = str(s.get("run_id") or folder.name)
         if run_id in summaries:
@@ -186,9 +196,8 @@ def _add_compared(root: Path, suite: dict | None, compare_with, allow_mismatch: 
             problems.append(f"compared with {shown!r} (suite.json), which cannot be read: {e}; its runs are left out")
             continue
         there = compare.settings(record, compare.versions_of(other[0].values()), compare.budgets_of(other[0].values()))
-        compare.check(compare.mismatches(here, there, repr(str(folder))), f"cannot compare {str(root)!r} with "
-                      f"{str(folder)!r}", allow)
-        problems += compare.check(compare.mismatches(here, there, repr(shown)), "", True)
+        problems += compare.check(compare.mismatches(here, there, repr(shown)),
+                                  f"cannot compare {str(root)!r} with {str(folder)!r}", allow)
         problems += [f"{shown}: {line}" for line in theirs]
         for run_id, s in other[0].items():
             if run_id in summaries:
@@ -220,49 +229,49 @@ def load_results(dir, pick: bool = True, compare_with=(), allow_mismatch: bool =
     problems += [c for c in (suite or {}).get("caveats") or [] if isinstance(c, str)]
     summaries, attention, folder_of = own
 
+    records = {run_id: RunRecord.from_json(s) for run_id, s in summaries.items()}  # each read once before
+
     # Task keys: the suite's task label (or the task name), with the version when several are present.
     versions: dict[str, set] = {}
-    for s in summaries.values():
-        t = s["task"]
-        versions.setdefault(t.get("label") or t.get("name", "?"), set()).add(t.get("version"))
+    for rec in records.values():
+        versions.setdefault(rec.task.label or rec.task.name or "?", set()).add(rec.task.version)
 
-    def task_key(t: dict) -> str:
-        base = t.get("label") or t.get("name", "?")
-        return f"{base}@v{t.get('version')}" if len(versions[base]) > 1 else base
+    def task_key(t: TaskRecord) -> str:
+        base = t.label or t.name or "?"
+        return f"{base}@v{t.version}" if len(versions[base]) > 1 else base
 
     run_rows, eval_rows, curve_rows, tasks = [], [], [], {}
-    for run_id, s in sorted(summaries.items()):
-        t, m, tr = s["task"], s["model"], s.get("training") or {}
-        best = tr.get("best_val") if isinstance(tr.get("best_val"), dict) else {}
-        sweep = s.get("sweep") if isinstance(s.get("sweep"), dict) else {}
+    for run_id, rec in sorted(records.items()):
+        t, m, tr = rec.task, rec.model, rec.training
+        best = tr.best_val if tr is not None and isinstance(tr.best_val, dict) else {}
         key = task_key(t)
-        axes = list(t.get("axes") or ["length"])
-        train_range = {a: tuple(v) for a, v in (t.get("train_range") or {}).items()}
-        info = tasks.setdefault(key, {"name": t.get("name", key), "version": t.get("version"),
+        axes = list(t.axes or ["length"])
+        train_range = {a: tuple(v) for a, v in (t.train_range or {}).items()}
+        info = tasks.setdefault(key, {"name": t.name or key, "version": t.version,
                                       "axes": axes, "train_range": train_range, "test": set()})
-        info["test"].update(tuple(p) for p in (t.get("test") or []))
-        run = {"run_id": run_id, "task": key, "task_name": t.get("name", key),
-               "task_version": t.get("version"), "model": m.get("label") or m.get("name", "?"),
-               "model_name": m.get("name", "?"), "params": _num(m.get("params")), "seed": s.get("seed"),
-               "status": s.get("status", "ok"), "error": s.get("error"),
-               "steps": _num(tr.get("steps")), "sequences": _num(tr.get("sequences")),
-               "wall_s": _num(tr.get("wall_s")), "best_step": _num(tr.get("best_step")),
-               "stopped_by": tr.get("stopped_by"), "diverged_at": tr.get("diverged_at"),
-               "reference": bool(m.get("reference", False)), "plugin": m.get("plugin"),
-               "suite": s.get("suite"), "sweep": sweep_label(sweep),
+        info["test"].update(tuple(p) for p in (t.test or []))
+        run = {"run_id": run_id, "task": key, "task_name": t.name or key,
+               "task_version": t.version, "model": m.label or m.name or "?",
+               "model_name": m.name or "?", "params": _num(m.params), "seed": rec.seed,
+               "status": rec.status or "ok", "error": rec.error,
+               "steps": _num(tr and tr.steps), "sequences": _num(tr and tr.sequences),
+               "wall_s": _num(tr and tr.wall_s), "best_step": _num(tr and tr.best_step),
+               "stopped_by": tr and tr.stopped_by, "diverged_at": tr and tr.diverged_at,
+               "reference": bool(m.reference), "plugin": m.plugin,
+               "suite": rec.suite, "sweep": sweep_label(rec.sweep if isinstance(rec.sweep, dict) else {}),
                "val_bit_errors": _num(best.get("val_bit_errors")), "val_bits": _num(best.get("val_bits"))}
         run_rows.append(run)
         common = {k: run[k] for k in ("run_id", "task", "model", "model_name", "seed", "status",
                                       "params", "reference")}
-        for e in s.get("eval") or []:
-            if not isinstance(e, dict) or e.get("point") is None:
+        for e in rec.eval:
+            if e.point is None:
                 continue
-            point = tuple(int(v) for v in e["point"])
-            row = {**common, "point": point, "label": e.get("label") or ",".join(map(str, point)),
-                   "split": e.get("split") or _split(point, axes, train_range), "n": _num(e.get("n")),
-                   "memory_rows": _num(e.get("memory_rows"))}
+            point = tuple(int(v) for v in e.point)
+            row = {**common, "point": point, "label": e.label or ",".join(map(str, point)),
+                   "split": e.split or _split(point, axes, train_range), "n": _num(e.n),
+                   "memory_rows": _num(e.memory_rows)}
             row.update({a: v for a, v in zip(axes, point)})
-            row.update({k: _num(e.get(k)) for k in EVAL_METRICS})
+            row.update({k: _num(getattr(e, k)) for k in EVAL_METRICS})
             eval_rows.append(row)
         cpath = folder_of[run_id] / "curve.jsonl"
         if cpath.is_file():
@@ -276,108 +285,14 @@ def load_results(dir, pick: bool = True, compare_with=(), allow_mismatch: bool =
     curves = pd.DataFrame(curve_rows, columns=["run_id", "task", "model", "model_name", "seed", "status",
                                                "params", "reference", *CURVE_METRICS])
     _suite_test_points(suite, tasks)
-    problems += _run_problems(runs, evals, tasks, summaries)
+    problems += _run_problems(runs, evals, tasks, records)
     for info in tasks.values():
         info["test"] = sorted(info["test"])
     results = Results(root, runs, evals, curves, problems, suite, summaries, attention, tasks, sources=sources,
-                      run_dirs=folder_of)
+                      run_dirs=folder_of, records=records)
     results = pick_by_validation(results) if pick else results
     results.problems += comparable_models(results.runs)[1]
     return results
-
-
-def comparable_models(runs: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """The models an overall ranking may compare, and a line for each one it leaves out: those run on
-    the same (task, seed) pairs as the largest group of models (on a tie, the group with more pairs).
-    Reference predictors are not ranked and are not counted."""
-    neural = runs[~runs["reference"].astype(bool)]
-    cover = {m: frozenset(zip(g["task"], g["seed"].astype(str))) for m, g in neural.groupby("model", sort=True)}
-    groups: dict[frozenset, list[str]] = {}
-    for model, pairs in cover.items():
-        groups.setdefault(pairs, []).append(model)
-    if not groups:
-        return [], []
-    best = max(groups, key=lambda c: (len(groups[c]), len(c), sorted(c)))
-    left = [f"ranking across tasks leaves out {m}: run on {_coverage(cover[m])}, the ranked models on "
-            f"{_coverage(best)}" for m in sorted(cover) if cover[m] != best]
-    return sorted(groups[best]), left
-
-
-def _coverage(pairs: frozenset) -> str:
-    """'copy, repeat_copy with seeds 0, 1' (or 'N (task, seed) pairs over ...' when not a full grid)."""
-    tasks, seeds = sorted({t for t, _ in pairs}), sorted({s for _, s in pairs}, key=lambda s: (len(s), s))
-    if len(pairs) == len(tasks) * len(seeds):
-        return f"{', '.join(tasks)} with seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}"
-    return f"{len(pairs)} (task, seed) pairs over {', '.join(tasks)}"
-
-
-def pick_by_validation(results: Results) -> Results:
-    """Per (task, model) with swept runs, keep the runs of the configuration with the best validation
-    score: the mean over its seeds of each run's best_val (held-out sequences from the training range,
-    never a test point), fewer bit errors first, then fewer bits; a configuration with a run that has
-    no validation score (failed) ranks after those without; ties go to the first label in sorted order.
-    Without swept runs the results come back unchanged."""
-    runs = results.runs
-    if not (runs["sweep"] != "").any():
-        return results
-    rows, keep, picked = [], set(), {}
-    for (task, model), g in runs.groupby(["task", "model"], sort=True):
-        configs = []
-        for config, c in g.groupby("sweep", sort=True):
-            scored = c[c["val_bit_errors"].notna()]
-            configs.append({"task": task, "model": model, "config": config, "runs": len(c), "scored": len(scored),
-                            "val_bit_errors": scored["val_bit_errors"].mean(), "val_bits": scored["val_bits"].mean(),
-                            "run_ids": list(c["run_id"])})
-        configs.sort(key=lambda r: (r["runs"] - r["scored"], *(math.inf if math.isnan(r[k]) else r[k]
-                                                                for k in ("val_bit_errors", "val_bits"))))
-        for rank, r in enumerate(configs, 1):
-            r.update(rank=rank, of=len(configs), picked=rank == 1)
-        keep.update(configs[0]["run_ids"])
-        if configs[0]["config"] or len(configs) > 1:
-            picked[(task, model)] = (configs[0]["config"], len(configs))
-        rows += configs
-    scores = pd.DataFrame(rows).drop(columns="run_ids")
-    return Results(results.dir, runs[runs["run_id"].isin(keep)].reset_index(drop=True),
-                   results.evals[results.evals["run_id"].isin(keep)].reset_index(drop=True),
-                   results.curves[results.curves["run_id"].isin(keep)].reset_index(drop=True),
-                   results.problems, results.suite,
-                   {k: v for k, v in results.summaries.items() if k in keep},
-                   {k: v for k, v in results.attention.items() if k in keep}, results.tasks, picked, scores,
-                   results.sources, {k: v for k, v in results.run_dirs.items() if k in keep})
-
-
-def random_target_tasks(results: Results) -> set[str]:
-    """Tasks whose targets are random, judged by a Bayes-optimal reference (their evaluation rows carry
-    excess_bits, e.g. dynamic N-grams): figures show them as bits above the optimum, and sequence
-    accuracy, which no predictor can reach there, is left out."""
-    ev = results.evals
-    if "excess_bits" not in ev or ev.empty:
-        return set()
-    return set(ev.loc[ev["excess_bits"].notna(), "task"])
-
-
-def best_runs(results: Results, candidates, task: str | None = None, model: str | None = None) -> list[tuple]:
-    """(task, model, run_id) per task and model, among the run ids in `candidates`: the run with the
-    best sequence accuracy on the unseen test points (then the fewest bits there, then the lowest
-    seed), the seed that generalised best; `task` ("copy" also matches "copy@v2") and `model` filter."""
-    runs = results.runs[results.runs["run_id"].isin(set(candidates))]
-    if task is not None:
-        runs = runs[(runs["task"] == task) | (runs["task"].str.split("@v").str[0] == task)]
-    if model is not None:
-        runs = runs[runs["model"] == model]
-    ev = results.evals
-    unseen = ev[ev["split"] == "unseen"] if "split" in ev else ev.iloc[:0]
-    acc = unseen.groupby("run_id")["seq_accuracy"].mean() if "seq_accuracy" in unseen else {}
-    bits = unseen.groupby("run_id")["bits"].mean() if "bits" in unseen else {}
-    runs = runs.assign(_acc=runs["run_id"].map(acc).astype(float).fillna(-1.0),
-                       _bits=runs["run_id"].map(bits).astype(float).fillna(math.inf))
-    out = []
-    for t in sorted(set(runs["task"])):
-        for m in model_order(set(runs.loc[runs["task"] == t, "model"])):
-            sub = runs[(runs["task"] == t) & (runs["model"] == m)].sort_values(
-                ["_acc", "_bits", "seed", "run_id"], ascending=[False, True, True, True])
-            out.append((t, m, sub["run_id"].iloc[0]))
-    return out
 
 
 def _suite_test_points(suite: dict | None, tasks: dict) -> None:
@@ -393,14 +308,14 @@ def _suite_test_points(suite: dict | None, tasks: dict) -> None:
                     info["test"].add(tuple(p) if isinstance(p, (list, tuple)) else (p,))
 
 
-def _run_problems(runs: pd.DataFrame, evals: pd.DataFrame, tasks: dict, summaries: dict) -> list[str]:
+def _run_problems(runs: pd.DataFrame, evals: pd.DataFrame, tasks: dict, records: dict) -> list[str]:
     out = []
     for _, r in runs.iterrows():
         status = r["status"]
         if status != "ok":
             err = f": {r['error']}" if r["error"] else ""
             out.append(f"{r['run_id']}: {status}{err}")
-        why = summaries.get(r["run_id"], {}).get("trace_error")
+        why = records[r["run_id"]].trace_error
         if isinstance(why, str) and why:
             out.append(f"{r['run_id']}: no memory picture or fingerprints: {why}")
         done = set(evals.loc[evals["run_id"] == r["run_id"], "point"])
@@ -424,14 +339,13 @@ def _label(point: tuple, axes: list) -> str:
 def protocol(results: Results) -> dict:
     """What was run, from the records: suite, seeds, budgets, training ranges, test points, environment.
 
-    suite.json wins where it has a value; everything else is reconstructed from the summaries."""
-    runs, summ = results.runs, results.summaries
+    suite.json wins where it has a value; everything else is reconstructed from the run records."""
+    runs, records = results.runs, results.records.values()
     suite = results.suite or {}
-    envs = sorted({json.dumps({k: s.get("env", {}).get(k) for k in ("python", "torch", "numpy", "pandas",
-                                                                     "device", "threads", "deterministic",
-                                                                     "git_commit")}, sort_keys=True)
-                   for s in summ.values() if isinstance(s.get("env"), dict)})
-    trains = sorted({json.dumps(s.get("train") or {}, sort_keys=True) for s in summ.values()})
+    envs = sorted({json.dumps({k: rec.env.get(k) for k in ("python", "torch", "numpy", "pandas", "device",
+                                                            "threads", "deterministic", "git_commit")}, sort_keys=True)
+                   for rec in records if isinstance(rec.env, dict)})
+    trains = sorted({json.dumps(rec.train or {}, sort_keys=True) for rec in records})
     return {
         "suite": suite.get("name") or ", ".join(sorted({str(x) for x in runs["suite"].dropna()})) or "—",
         "seeds": list(suite.get("seeds") or sorted({int(x) for x in runs["seed"].dropna()})),

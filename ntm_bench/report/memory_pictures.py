@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from ntm_bench.errors import BenchError
-from ntm_bench.report.load import Results, best_runs
+from ntm_bench.report.load import Results
+from ntm_bench.report.selection import best_runs
 from ntm_bench.report.style import figure_width, model_order, new_figure, paper_style
 
 ZOOM_MIN_ROWS = 24   # never zoom memories this small
@@ -53,7 +54,7 @@ def load_attention(path: Path, problems: list[str] | None = None) -> dict | None
 
 def memory_runs(results: Results, task: str | None = None, model: str | None = None) -> list[tuple]:
     """(task, model, run_id) to picture: per task and model, among the runs with an attention record,
-    the one that generalised best (load.best_runs): the picture shows what the model learned at its
+    the one that generalised best (selection.best_runs): the picture shows what the model learned at its
     best, and names the seed."""
     return best_runs(results, set(results.attention), task, model)
 

@@ -29,7 +29,8 @@ import torch
 
 from ntm_bench.errors import BenchError
 from ntm_bench.report import figures
-from ntm_bench.report.load import Results, best_runs
+from ntm_bench.report.load import Results
+from ntm_bench.report.selection import best_runs
 from ntm_bench.report.memory_pictures import load_attention
 from ntm_bench.report.style import figure_width, model_order, new_figure, paper_style
 
@@ -62,9 +63,11 @@ def _sample(label: str, point, targets, outputs, mask) -> dict:
 
 def _from_checkpoint(run_dir: Path) -> list[dict]:
     """Rebuild the run's model from config.json, load best.pt, and run one test sequence per test point."""
+    from ntm_bench.data import test_batches
+    from ntm_bench.evaluation import memory_for
     from ntm_bench.metrics import call_model
-    from ntm_bench.suite import RunSpec
-    from ntm_bench.train import Trainer, test_batches
+    from ntm_bench.spec import RunSpec
+    from ntm_bench.trainer import Trainer
 
     config = json.loads((run_dir / "config.json").read_text())
     names = {f.name for f in dataclasses.fields(RunSpec)}
@@ -80,7 +83,7 @@ def _from_checkpoint(run_dir: Path) -> list[dict]:
     for point in spec.task["test"]:
         point = tuple(point)
         batch = test_batches(trainer.task, spec.task, one, point)[0]
-        with trainer.memory_for(point), torch.no_grad():
+        with memory_for(trainer.model, trainer.task, trainer.e, point), torch.no_grad():
             logits = call_model(trainer.model, batch.inputs, batch.valid)
         n = int(batch.valid[0].sum())
         out.append(_sample(trainer.task.point_label(point if len(point) > 1 else point[0]), point,

@@ -48,6 +48,10 @@ UNSEEN_EVERY_10 = tuple(range(41, 501, 10))
 @dataclass(frozen=True)
 class ChomskyTask(Task):
     output_kind: ClassVar[str] = "categorical"
+    # A bidirectional model may run (the benchmark's Transformer is an encoder): the output tape's
+    # inputs are all "empty" and its length depends only on the input's length, so no later input
+    # says anything about a target that the whole input does not.
+    noncausal_leak: ClassVar[str | None] = None
     level: ClassVar[str] = ""  # "regular", "dcf" (deterministic context-free), "cs" (context-sensitive)
     axes: ClassVar[tuple[str, ...]] = ("length",)
     default_train: ClassVar[dict] = {"length": TRAIN_LENGTHS}
