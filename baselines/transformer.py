@@ -56,7 +56,7 @@ class TransformerConfig:
     norm: Literal["pre", "post"] = "pre"  # Xiong et al. 2020; "post" = Vaswani 2017
     causal: bool = True  # see the module docstring
     position: Literal["rotary", "sinusoidal", "learned", "alibi", "none"] = "rotary"  # Su et al. 2021
-    max_positions: int = 1024  # "learned" only: table size; copy at 120 needs T = 241 (reference §2)
+    max_positions: int = 1024  # "learned", not randomised: table size; copy at 120 needs T = 241 (reference §2)
     rope_base: float = 10000.0  # Su et al. 2021 (the same base as Vaswani's sinusoids)
     # "alibi" with causal=False only: keys before the query get +asymmetry * slope, so left and right
     # differ (Press et al. 2022 define the causal form only; 0.5 is Ruoss et al. 2023's code).
