@@ -1,2 +1,2 @@
-"""Baseline models: LSTM and Transformer (importing this package registers both)."""
-from baselines import lstm, transformer  # noqa: F401  (registers "lstm" and "transformer")
+"""Baseline models: LSTM, Transformer and Stack-RNN (importing this package registers them)."""
+from baselines import lstm, stack_rnn, transformer  # noqa: F401  (registers "lstm", "stack_rnn", "transformer")

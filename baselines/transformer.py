@@ -13,18 +13,26 @@ Choices (the paper is silent on all of them; each is a config option):
   is the key padding mask, so padding still never changes a real step's output; the harness
   refuses it on tasks where a later input reveals an earlier target (`Task.noncausal_leak`: dynamic
   N-grams, repeat copy), as registered with `causal="causal"`.
-- positions: "rotary" by default (RoPE, Su et al. 2021: relative, no table, so it is defined at
-  every length, which is what this benchmark tests); also "sinusoidal" (Vaswani 2017, §3.5),
-  "learned" (a table of `max_positions` rows; rows beyond the training lengths stay untrained)
-  and "none" (causal attention still carries an implicit sense of position).
+- positions (baselines/positions.py): "rotary" by default (RoPE, Su et al. 2021: relative, no
+  table, so it is defined at every length, which is what this benchmark tests); also "sinusoidal"
+  (Vaswani 2017, §3.5), "learned" (a table of `max_positions` rows; rows beyond the training
+  lengths stay untrained), "alibi" (Press et al. 2022: no embedding, a per-head linear penalty on
+  the distance between query and key) and "none" (causal attention still carries an implicit
+  sense of position).
+- randomised positions (Ruoss et al. 2023), `randomised=True`, for any encoding but "none": in
+  training each sequence of n steps is given n distinct positions drawn from 0..random_max_length-1
+  and sorted, instead of 0..n-1, so every position up to random_max_length (and every distance) is
+  trained on even though training sequences are short. At evaluation the positions are drawn the
+  same way, as the authors' evaluation does (it applies the model with a fresh random key), but
+  from a fixed seed per length (`random_eval_seed`): evaluation is reproducible and a sequence's
+  positions do not depend on the other sequences in its batch.
 - pre-norm by default (Xiong et al. 2020: trains stably without learning-rate warm-up);
   "post" is the original 2017 arrangement.
-Attention is written out (so RoPE can act on queries and keys) around
-torch.nn.functional.scaled_dot_product_attention.
+Attention is written out (so RoPE can act on queries and keys, and ALiBi's bias can be added)
+around torch.nn.functional.scaled_dot_product_attention.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,8 +40,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from baselines.positions import alibi_bias, alibi_slopes, random_positions, rotate, sinusoids
 from ntm_bench.errors import BenchError
 from ntm_bench.registry import register_model
+
+__all__ = ["Transformer", "TransformerConfig", "rotate", "sinusoids"]
 
 
 @dataclass(frozen=True)
@@ -46,12 +57,21 @@ class TransformerConfig:
     dropout: float = 0.0  # deterministic by default; the tasks have unlimited fresh data
     norm: Literal["pre", "post"] = "pre"  # Xiong et al. 2020; "post" = Vaswani 2017
     causal: bool = True  # see the module docstring
-    position: Literal["rotary", "sinusoidal", "learned", "none"] = "rotary"  # Su et al. 2021
-    max_positions: int = 1024  # "learned" only: table size; copy at 120 needs T = 241 (reference §2)
+    position: Literal["rotary", "sinusoidal", "learned", "alibi", "none"] = "rotary"  # Su et al. 2021
+    max_positions: int = 1024  # "learned", not randomised: table size; copy at 120 needs T = 241 (reference §2)
     rope_base: float = 10000.0  # Su et al. 2021 (the same base as Vaswani's sinusoids)
+    # "alibi" with causal=False only: keys before the query get +asymmetry * slope, so left and right
+    # differ (Press et al. 2022 define the causal form only; 0.5 is Ruoss et al. 2023's code).
+    alibi_asymmetry: float = 0.5
+    randomised: bool = False  # Ruoss et al. 2023: ordered random positions (module docstring)
+    # The range 0..L-1 the random positions come from; also the table size of randomised "learned".
+    # 2048: the authors' code (randomized_positional_encodings, noise_max_length), about 4x the
+    # protocol's longest test length (500, reference §6); at least the longest sequence the model sees.
+    random_max_length: int = 2048
+    random_eval_seed: int = 0  # the positions of an evaluation sequence of n steps come from this seed and n
 
     def __post_init__(self):
-        for name in ("n_layers", "d_model", "n_heads", "d_ff", "max_positions"):
+        for name in ("n_layers", "d_model", "n_heads", "d_ff", "max_positions", "random_max_length"):
             if getattr(self, name) < 1:
                 raise BenchError(f"transformer option {name!r} must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
@@ -64,26 +84,9 @@ class TransformerConfig:
                              f"(d_model / n_heads), got {self.d_model // self.n_heads}")
         if self.position == "sinusoidal" and self.d_model % 2:
             raise BenchError(f"transformer position 'sinusoidal' needs an even 'd_model', got {self.d_model}")
-
-
-def sinusoids(T: int, d: int, like: torch.Tensor) -> torch.Tensor:
-    """Vaswani 2017 §3.5: PE(p, 2i) = sin(p / 10000^(2i/d)), PE(p, 2i+1) = cos(...). -> (T, d)."""
-    pos = torch.arange(T, device=like.device, dtype=like.dtype)[:, None]  # (T, 1)
-    inv = torch.exp(torch.arange(0, d, 2, device=like.device, dtype=like.dtype) * (-math.log(10000.0) / d))
-    angle = pos * inv  # (T, d/2)
-    return torch.stack([angle.sin(), angle.cos()], dim=-1).flatten(-2)  # (T, d), interleaved sin, cos
-
-
-def rotate(x: torch.Tensor, base: float) -> torch.Tensor:
-    """RoPE (Su et al. 2021, eq. 34): rotate each pair (x_i, x_{i+D/2}) of a head by angle p * theta_i.
-
-    x (B, H, T, D) -> (B, H, T, D). Relative: q_p . k_r depends on p - r only, at any length."""
-    T, D = x.shape[-2], x.shape[-1]
-    inv = base ** (-torch.arange(0, D, 2, device=x.device, dtype=x.dtype) / D)  # (D/2,)
-    angle = torch.arange(T, device=x.device, dtype=x.dtype)[:, None] * inv  # (T, D/2)
-    cos, sin = angle.cos(), angle.sin()
-    x1, x2 = x[..., : D // 2], x[..., D // 2:]
-    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+        if self.randomised and self.position == "none":
+            raise BenchError("transformer option 'randomised' randomises the positions of an encoding; with "
+                             "position 'none' there is none: use position alibi, learned, rotary or sinusoidal")
 
 
 class Attention(nn.Module):
@@ -95,14 +98,19 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
 
-    def forward(self, h: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, key_mask: torch.Tensor | None, positions: torch.Tensor | None = None,
+                bias: torch.Tensor | None = None) -> torch.Tensor:
+        """positions (B or 1, T): randomised positions for RoPE (None: 0..T-1); bias (B or 1, nh, T, T):
+        ALiBi's, with the causal or padding mask in it (then it replaces both)."""
         B, T, C = h.shape
         nh = self.cfg.n_heads
         q, k, v = self.qkv(h).view(B, T, 3, nh, C // nh).permute(2, 0, 3, 1, 4)  # each (B, nh, T, C/nh)
         if self.cfg.position == "rotary":
-            q, k = rotate(q, self.cfg.rope_base), rotate(k, self.cfg.rope_base)
+            q, k = rotate(q, self.cfg.rope_base, positions), rotate(k, self.cfg.rope_base, positions)
         drop = self.cfg.dropout if self.training else 0.0
-        if self.cfg.causal:
+        if bias is not None:  # ALiBi: added to the scaled scores, q.k / sqrt(d) + bias (Press et al. 2022)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=drop)
+        elif self.cfg.causal:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=True)
         else:
             # key_mask (B, 1, 1, T): True = may be attended to; None = every key.
@@ -120,11 +128,12 @@ class Block(nn.Module):
         self.ff = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, cfg.d_model))
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, h: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, key_mask: torch.Tensor | None, positions: torch.Tensor | None = None,
+                bias: torch.Tensor | None = None) -> torch.Tensor:
         if self.cfg.norm == "pre":
-            h = h + self.drop(self.attn(self.norm1(h), key_mask))
+            h = h + self.drop(self.attn(self.norm1(h), key_mask, positions, bias))
             return h + self.drop(self.ff(self.norm2(h)))
-        h = self.norm1(h + self.drop(self.attn(h, key_mask)))
+        h = self.norm1(h + self.drop(self.attn(h, key_mask, positions, bias)))
         return self.norm2(h + self.drop(self.ff(h)))
 
 
@@ -156,31 +165,75 @@ class Transformer(nn.Module):
         self.cfg = cfg
         self.embed = nn.Linear(input_size, cfg.d_model)
         if cfg.position == "learned":
-            self.positions = nn.Parameter(torch.randn(cfg.max_positions, cfg.d_model) * 0.02)  # GPT-2 init
+            rows = cfg.random_max_length if cfg.randomised else cfg.max_positions
+            self.positions = nn.Parameter(torch.randn(rows, cfg.d_model) * 0.02)  # GPT-2 init
         else:
             self.register_parameter("positions", None)
+        if cfg.position == "alibi":
+            self.register_buffer("slopes", torch.tensor(alibi_slopes(cfg.n_heads)), persistent=False)  # (nh,)
+        else:
+            self.slopes = None
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(cfg.d_model) if cfg.norm == "pre" else nn.Identity()
         self.readout = nn.Linear(cfg.d_model, output_size)
+
+    @property
+    def max_steps(self) -> int | None:
+        """The longest sequence it takes (model contract; None: any): the range of randomised
+        positions, or the rows of a learned table."""
+        if self.cfg.randomised:
+            return self.cfg.random_max_length
+        return self.cfg.max_positions if self.cfg.position == "learned" else None
+
+    def position_indices(self, B: int, T: int, valid: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The positions of the steps: None for 0..T-1, else randomised ones (Ruoss et al. 2023), (B or
+        1, T) long on the CPU. In training a fresh draw from torch's global generator (seeded by the
+        harness and kept in its checkpoints); in evaluation a draw from random_eval_seed and the
+        sequence's own length n (its real steps, from `valid`), the same for every batch."""
+        if not self.cfg.randomised:
+            return None
+        L = self.cfg.random_max_length
+        if T > L:
+            raise BenchError(f"transformer with randomised positions draws a sequence's positions from "
+                             f"0..random_max_length-1 = 0..{L - 1}, got a sequence of {T} steps; raise "
+                             f"random_max_length to at least {T}")
+        lengths = torch.full((B,), T) if valid is None else valid.sum(dim=1).cpu()  # (B,) real steps
+        if self.training:
+            return random_positions(lengths, T, L)
+        distinct, which = lengths.unique(return_inverse=True)
+        rows = torch.cat([random_positions(n[None], T, L, torch.Generator().manual_seed(
+            self.cfg.random_eval_seed * 1_000_003 + int(n))) for n in distinct])  # (distinct lengths, T)
+        return rows[:1] if len(distinct) == 1 else rows[which]  # (1 or B, T)
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, T, input_size) -> logits (B, T, output_size); valid (B, T) bool masks padding keys
         (bidirectional attention only; causal attention never looks ahead to padding)."""
         B, T, _ = x.shape
         h = self.embed(x)  # (B, T, C)
+        positions = self.position_indices(B, T, valid)  # None, or (B or 1, T)
+        if positions is not None:
+            positions = positions.to(x.device)
         if self.cfg.position == "learned":
-            if T > self.cfg.max_positions:
+            if positions is not None:
+                h = h + self.positions[positions]  # (B or 1, T, C)
+            elif T > self.cfg.max_positions:
                 raise BenchError(f"transformer with learned positions takes at most max_positions="
                                  f"{self.cfg.max_positions} steps, got a sequence of {T}; "
-                                 f"raise max_positions or use position rotary, sinusoidal or none")
-            h = h + self.positions[:T]
+                                 f"raise max_positions or use position alibi, rotary, sinusoidal or none")
+            else:
+                h = h + self.positions[:T]
         elif self.cfg.position == "sinusoidal":
-            h = h + sinusoids(T, self.cfg.d_model, h)
+            h = h + sinusoids(T, self.cfg.d_model, h, positions)
         key_mask = None
         if valid is not None and not self.cfg.causal:
             keys = valid.to(device=x.device, dtype=torch.bool)
             keys = keys | ~keys.any(dim=1, keepdim=True)  # an all-padding row attends everywhere, not nowhere (NaN)
             key_mask = keys[:, None, None, :]  # (B, 1, 1, T)
+        bias = None
+        if self.slopes is not None:
+            bias = alibi_bias(self.slopes.to(h.dtype), T, self.cfg.causal, self.cfg.alibi_asymmetry, positions)
+            if key_mask is not None:  # padding keys: -inf, as the boolean mask would
+                bias = bias.masked_fill(~key_mask, float("-inf"))  # (B, nh, T, T)
         for block in self.blocks:
-            h = block(h, key_mask)
+            h = block(h, key_mask, positions, bias)
         return self.readout(self.norm(h))  # (B, T, out)

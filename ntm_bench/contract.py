@@ -4,8 +4,9 @@ and when the harness calls an optional method whose output it cannot know in adv
 
 A model is an `nn.Module` built as `cls(input_size, output_size, cfg)` (or `cls(input_size,
 output_size)` without options) whose `forward(x, valid=None)` maps inputs (B, T, in) to logits
-(B, T, out). Optional: `trace(x[, valid])` -> `(logits, {head: weights (B, T, N)})`, and
-`memory_rows` with `set_memory_rows(rows)` for a memory that can grow at evaluation time.
+(B, T, out). Optional: `trace(x[, valid])` -> `(logits, {head: weights (B, T, N)})`,
+`memory_rows` with `set_memory_rows(rows)` for a memory that can grow at evaluation time, and
+`max_steps` for a model that takes sequences of bounded length.
 `Model` below is a base class that states this; subclassing it is optional.
 """
 from __future__ import annotations
@@ -40,6 +41,8 @@ class Model(nn.Module):
     - `memory_rows` and `set_memory_rows(rows)` (optional): a memory that can be given more rows at
       evaluation time for test sequences longer than it holds (`eval.enlarge_memory`);
       `can_resize_memory()` may say it cannot (e.g. a learned initial memory).
+    - `max_steps` (optional): the longest sequence (T steps) it takes, or None for any; a suite whose
+      training or test sequences are longer fails before it starts.
     """
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
@@ -159,7 +162,10 @@ def check_task_class(name: str, cls) -> None:
 # At run time
 
 def check_instance(model, who: str) -> None:
-    """What only an instance shows: a memory size without a way to change it."""
+    """What only an instance shows: a memory size without a way to change it, a bad `max_steps`."""
+    most = getattr(model, "max_steps", None)
+    if most is not None and (not isinstance(most, int) or isinstance(most, bool) or most < 1):
+        raise BenchError(f"{who}: max_steps must be a positive integer or None, got {most!r}")
     rows = getattr(model, "memory_rows", None)
     if rows is None:
         return

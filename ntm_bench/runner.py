@@ -61,7 +61,8 @@ def check_device(device: str) -> None:
 
 
 def check_memory(suite: Suite, runs: list[RunSpec]) -> None:
-    """Refuse test points that need more memory rows than a model can be given (before any run)."""
+    """Refuse test points that need more memory rows than a model can be given, and training or test
+    sequences longer than a model's `max_steps` (before any run)."""
     from ntm_bench.train import build
 
     seen = set()
@@ -75,6 +76,7 @@ def check_memory(suite: Suite, runs: list[RunSpec]) -> None:
             task, _, model = build(spec)
         except Exception:  # noqa: BLE001 - a model that cannot be built fails its own runs, recorded
             continue
+        check_steps(spec, task, model, model_name)
         rows = getattr(model, "memory_rows", None)
         if rows is None:
             continue
@@ -94,6 +96,22 @@ def check_memory(suite: Suite, runs: list[RunSpec]) -> None:
                 raise BenchError(f"task {key[0]!r} test point {label} needs {need} memory rows but model "
                                  f"{model_name} has {rows} and cannot be enlarged (its initial memory is learned)")
         del model, task
+
+
+def check_steps(spec: RunSpec, task, model, model_name: str) -> None:
+    """A model with `max_steps` (e.g. a table of learned positions) takes sequences of at most that
+    many steps: the longest training sequence and every test point must fit."""
+    most = getattr(model, "max_steps", None)
+    if not isinstance(most, int) or isinstance(most, bool):
+        return  # None (any length), or not a number: the run itself reports that (contract.check_instance)
+    hi = tuple(hi for _, hi in spec.task["train_range"].values())
+    points = [("training sequence", hi)] + [("test point", tuple(p)) for p in spec.task["test"]]
+    for what, point in points:
+        point = point[0] if len(point) == 1 else point
+        steps = task.sequence_length(point)
+        if steps > most:
+            raise BenchError(f"task {spec.task['label']!r} {what} {task.point_label(point)} is {steps} steps long, "
+                             f"but model {model_name} takes sequences of at most {most} steps (its max_steps, set by its options)")
 
 
 def plan(suite: Suite, out: Path, plugins=()) -> tuple[list[RunSpec], list[RunSpec]]:

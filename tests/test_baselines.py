@@ -1,4 +1,5 @@
-"""The LSTM and Transformer baselines: the paper's LSTM, positions beyond training, attention masks."""
+"""The LSTM and Transformer baselines: the paper's LSTM, positions beyond training, attention masks
+(ALiBi and randomised positions in detail: tests/test_positions.py; the Stack-RNN: tests/test_stack_rnn.py)."""
 from __future__ import annotations
 
 import pytest
@@ -111,7 +112,7 @@ def test_stack_lstm_keeps_torchs_two_biases_and_reads_the_top_layer():
 
 # ---------------------------------------------------------------- Transformer
 
-@pytest.mark.parametrize("position", ["rotary", "sinusoidal", "learned", "none"])
+@pytest.mark.parametrize("position", ["rotary", "sinusoidal", "learned", "alibi", "none"])
 def test_every_position_encoding_runs_beyond_the_longest_training_length(position):
     model = transformer(position=position, max_positions=4 * TRAIN_T)
     x = inputs(LONG_T)
@@ -123,7 +124,7 @@ def test_every_position_encoding_runs_beyond_the_longest_training_length(positio
 
 
 @pytest.mark.parametrize("position,sees_order", [("rotary", True), ("sinusoidal", True),
-                                                  ("learned", True), ("none", False)])
+                                                  ("learned", True), ("alibi", True), ("none", False)])
 def test_positions_break_the_permutation_symmetry_of_bidirectional_attention(position, sees_order):
     model = transformer(position=position, causal=False)
     x = inputs(10, B=1)
@@ -152,7 +153,7 @@ def test_learned_positions_work_up_to_max_positions_and_raise_beyond():
         model(inputs(65))
 
 
-@pytest.mark.parametrize("position", ["rotary", "sinusoidal", "learned", "none"])
+@pytest.mark.parametrize("position", ["rotary", "sinusoidal", "learned", "alibi", "none"])
 def test_causal_attention_leaves_earlier_steps_unchanged_when_a_later_step_changes(position):
     model = transformer(position=position)
     x = inputs(20)
@@ -199,7 +200,7 @@ def test_post_norm_transformer_runs_and_differs_from_pre_norm():
 @pytest.mark.parametrize("options,needle", [
     ({"d_model": 16, "n_heads": 3}, "divisible"),
     ({"d_model": 12, "n_heads": 4, "position": "rotary"}, "even head size"),
-    ({"position": "alibi"}, "'rotary'"),
+    ({"position": "xpos"}, "'rotary'"),
     ({"dropout": 1.5}, "dropout"),
 ])
 def test_bad_transformer_options_raise_a_bench_error_naming_the_problem(options, needle):
