@@ -31,6 +31,10 @@ def recipe(cfg) -> str:
     t, o = cfg["train"], cfg["model"]["options"]
     parts = [f"{t['optimizer']} lr={t['lr']:g} b={t['batch_size']} clip={t['clip']}:{t['clip_value']:g}",
              t["curriculum"]]
+    if t.get("range_floor"):
+        parts.append(f"range_floor={t['range_floor']:g}")
+    rng = cfg["task"]["train_range"]
+    parts.append(" ".join(f"{a} {lo}..{hi}" for a, (lo, hi) in rng.items()))
     parts += [f"{k}={v}" for k, v in sorted(o.items()) if k != "native"]
     return ", ".join(parts)
 
