@@ -1,2 +1,2 @@
-"""Baseline models: LSTM and Transformer (importing this package registers both)."""
-from baselines import lstm, transformer  # noqa: F401  (registers "lstm" and "transformer")
+"""Baseline models: LSTM, Transformer and DNC (importing this package registers all three)."""
+from baselines import dnc, lstm, transformer  # noqa: F401  (registers "dnc", "lstm" and "transformer")
