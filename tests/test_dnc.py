@@ -309,3 +309,19 @@ def test_bad_dnc_options_on_the_command_line_are_one_line_and_write_nothing(over
     for fragment in fragments:
         assert fragment in err[0], (fragment, err[0])
     assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Speed benchmark row (plumbing only: timings are never asserted)
+
+def test_the_speed_benchmark_measures_the_dnc_beside_the_ntm_and_computes_their_ratio(monkeypatch):
+    from ntm_bench import speed
+
+    tiny_settings = speed.SpeedSettings(train_sequences=4, repeats=1, eval_length=3, eval_rows=16, eval_batch=2,
+                                        scaling_lengths=(2, 3, 4), scaling_rows=(8, 12, 16), scaling_batch=2)
+    monkeypatch.setattr(speed, "QUICK", tiny_settings)
+    result = speed.measure(quick=True, batch_sizes=(32,), models=("ntm", "dnc"), isolate=False)
+    rows = result["models"]
+    assert rows["dnc"]["status"] == "ok" and rows["dnc"]["eval"]["memory_rows"] == 16
+    assert result["ntm_to_dnc_ratio"] == rows["ntm"]["train"]["32"]["seq_per_s"] / rows["dnc"]["train"]["32"]["seq_per_s"]
+    assert "NTM / DNC train B=32" in speed.format_speed(result)
