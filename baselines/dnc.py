@@ -30,13 +30,14 @@ from ntm_bench.registry import register_model
 
 @dataclass(frozen=True)
 class DNCConfig:
-    # The 2016 paper has no copy or associative-recall experiment; these defaults give the DNC the
-    # NTM's memory (Graves 2014 §4: 128 x 20) and controller (LSTM 100) so that the two compare at
-    # equal memory, and DeepMind's released copy example's heads (4 read heads, 1 write head).
-    memory_rows: int = 128  # N
-    word_size: int = 20  # W
-    read_heads: int = 4  # R; DeepMind's dnc/train.py (repeat copy): 4
-    controller_size: int = 100  # LSTM units, one layer
+    # The 2016 paper has no copy or associative-recall experiment; the defaults are the NTM's copy
+    # configuration (Graves 2014 §4 and Table 1: memory 128 x 20, LSTM 100, one read and one write
+    # head), so that the two machines compare at equal memory, controller and heads. The DNC's one
+    # write head is fixed, as in the paper. The `graves2016` preset has 4 read heads.
+    memory_rows: int = 128  # N; Graves 2014 §4
+    word_size: int = 20  # W; Graves 2014 §4
+    read_heads: int = 1  # R; Graves 2014, Table 1 (copy): 1 head
+    controller_size: int = 100  # LSTM units, one layer; Graves 2014, Table 1 (copy)
     # Clip the interface vector and the output logits to +-clip (DeepMind's release: 20; the paper
     # is silent). 0 turns clipping off.
     clip: float = 20.0
@@ -59,9 +60,9 @@ class DNCConfig:
             raise BenchError(f"dnc option 'native': {self.native!r}; valid: {choices(('auto', 'always', 'never'))}")
 
 
-# The 2016 paper gives sizes for bAbI and the graph tasks, not for the 2014 tasks; graves2016 is
-# the DNC at the NTM's graves2014 memory (128 x 20) and controller (LSTM 100), 4 read heads and the
-# learning rate of DeepMind's released copy example (1e-4), on every task.
+# The 2016 paper gives sizes for bAbI and the graph tasks, not for the 2014 tasks. graves2016: the
+# NTM's graves2014 memory (128 x 20) and controller (LSTM 100), with the 4 read heads and the
+# learning rate (1e-4) of DeepMind's released DNC example (dnc/train.py, repeat copy), every task.
 PRESETS = {
     "graves2016": {"*": {"options": {"memory_rows": 128, "word_size": 20, "read_heads": 4, "controller_size": 100},
                          "train": {"lr": 1e-4}}},
@@ -123,6 +124,11 @@ class DNC(nn.Module):
         cfg = self.cfg
         B, C, R, W = xp_t.shape[0], cfg.controller_size, cfg.read_heads, cfg.word_size
         h, c = state.controller
+        if native:  # the same step as one C++ node (dnc_native.Step)
+            h, c, *access = dnc_native.Step.apply(cfg.clip, xp_t, h, c, state.memory, state.usage, state.link,
+                                                  state.precedence, state.read_weights, state.write_weights,
+                                                  state.reads, self.w_rh, self.interface.weight, self.interface.bias)
+            return h, DNCState(*access, (h, c)), None
         gates = torch.addmm(xp_t, torch.cat([state.reads.reshape(B, R * W), h], 1), self.w_rh.t())  # (B, 4C)
         i, f, o = torch.sigmoid(gates[:, :3 * C]).chunk(3, 1)
         c = f * c + i * torch.tanh(gates[:, 3 * C:])
@@ -130,6 +136,12 @@ class DNC(nn.Module):
         xi = self.interface(h)  # (B, W*R + 3W + 5R + 3)
         if cfg.clip > 0:
             xi = xi.clamp(-cfg.clip, cfg.clip)
+        memory, usage, link, precedence, w_r, w_w, reads, norms = self._access(xi, state, norms)
+        return h, DNCState(memory, usage, link, precedence, w_r, w_w, reads, (h, c)), norms
+
+    def _access(self, xi: torch.Tensor, state: DNCState, norms: torch.Tensor | None):
+        """The memory access of one step from the interface vector (the readable torch path)."""
+        W, R = self.cfg.word_size, self.cfg.read_heads
         it = mem.split_interface(xi, W, R)
         # allocation and write (Methods, "Dynamic memory allocation", "Writing")
         usage = mem.usage_update(state.usage, state.write_weights, state.read_weights, it.free_gates)
@@ -139,13 +151,13 @@ class DNC(nn.Module):
         w_w = mem.write_weighting(mem.allocation_weighting(usage), content_w, it.allocation_gate, it.write_gate)
         memory = mem.write_memory(state.memory, w_w, it.erase, it.write_vector)
         # temporal links (L_t uses p_{t-1}) and reads of M_t (Methods, "Temporal memory linkage", "Reading")
-        link, fwd, bwd = dnc_native.link_step(state.link, state.precedence, w_w, state.read_weights, native)
+        link, fwd, bwd = dnc_native.link_step(state.link, state.precedence, w_w, state.read_weights, False)
         precedence = mem.precedence_update(state.precedence, w_w)
         norms = mem.row_norms(memory)  # |M_t[i]|, (B, N)
         content_r = mem.content_weighting(memory, norms, it.read_keys, it.read_strengths)  # (B, R, N)
         w_r = mem.read_weighting(bwd, content_r, fwd, it.read_modes)
         reads = torch.bmm(w_r, memory)  # (B, R, W), r^i = M_t^T w^{r,i}
-        return h, DNCState(memory, usage, link, precedence, w_r, w_w, reads, (h, c)), norms
+        return memory, usage, link, precedence, w_r, w_w, reads, norms
 
     def run(self, x: torch.Tensor, state: DNCState | None = None, record: bool = False):
         """x (B, T, I) -> (logits (B, T, O), final state, records). records (if `record`): "read"

@@ -104,16 +104,16 @@ class LinkStep(torch.autograd.Function):
     def forward(ctx, link, precedence_prev, w, read_prev):
         args = [t.contiguous() for t in (link, precedence_prev, w, read_prev)]
         new, forward, backward = torch.ops.dnc_bench.link_forward(*args)
-        ctx.save_for_backward(*args, new)
+        ctx.save_for_backward(*args)
         return new, forward, backward
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g_link, g_forward, g_backward):
-        link, precedence_prev, w, read_prev, new = ctx.saved_tensors
+        link, precedence_prev, w, read_prev = ctx.saved_tensors
         grads = [torch.zeros_like(t) if g is None else g.contiguous()
-                 for g, t in ((g_link, new), (g_forward, read_prev), (g_backward, read_prev))]
-        return tuple(torch.ops.dnc_bench.link_backward(*grads, link, new, precedence_prev, w, read_prev))
+                 for g, t in ((g_link, link), (g_forward, read_prev), (g_backward, read_prev))]
+        return tuple(torch.ops.dnc_bench.link_backward(*grads, link, precedence_prev, w, read_prev))
 
 
 def link_step(link, precedence_prev, w, read_prev, native: bool):
@@ -122,3 +122,30 @@ def link_step(link, precedence_prev, w, read_prev, native: bool):
         return LinkStep.apply(link, precedence_prev, w, read_prev)
     new = dnc_memory.link_update(link, precedence_prev, w)
     return (new, *dnc_memory.directional_weightings(new, read_prev))
+
+
+class Step(torch.autograd.Function):
+    """A whole DNC step on the kernel: the LSTM cell, the interface vector (clipped to +-clip) and
+    the memory access, as one graph node; the same as `dnc.DNC.step`'s torch path.
+    (xp_t (B, 4C), h, c, M, u, L, p, w^r, w^w, reads of t-1, w_rh, W_xi, b_xi) ->
+    (h, c, M, u, L, p, w^r, w^w, reads of t)."""
+
+    @staticmethod
+    def forward(ctx, clip, xp, h, c, memory, usage, link, precedence, read_prev, write_prev, reads, w_rh, w_xi, b_xi):
+        args = [t.contiguous() for t in (xp, h, c, memory, usage, link, precedence, read_prev, write_prev, reads,
+                                         w_rh, w_xi, b_xi)]
+        out = torch.ops.dnc_bench.step_forward(*args, float(clip))
+        h1, c1, M, u, L, p, wr, ww, r, gates, xi_raw, aux = out
+        ctx.clip = float(clip)
+        ctx.save_for_backward(*args[1:12], h1, c1, M, u, wr, ww, gates, xi_raw, aux)  # L_t: not needed
+        return h1, c1, M, u, L, p, wr, ww, r
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, *grads):
+        saved = ctx.saved_tensors
+        h0, c0, M0, u0, L0, p0, wr0, ww0, r0 = saved[:9]
+        like = (h0, c0, M0, u0, L0, p0, wr0, ww0, r0)
+        full = [torch.zeros_like(t) if g is None else g.contiguous() for g, t in zip(grads, like)]
+        out = torch.ops.dnc_bench.step_backward(*full, *saved, ctx.clip)
+        return (None, *out)

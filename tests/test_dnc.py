@@ -224,8 +224,9 @@ def test_the_link_kernel_equals_the_torch_path_in_float32():
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
 
 
-def test_the_whole_dnc_passes_gradcheck_in_float64():
-    model = tiny("never", memory_rows=4)
+@pytest.mark.parametrize("native", ["never", pytest.param("always", marks=needs_kernel)])
+def test_the_whole_dnc_passes_gradcheck_in_float64(native):
+    model = tiny(native, memory_rows=4)
     x = torch.rand(1, 5, 4, dtype=D, generator=torch.Generator().manual_seed(3), requires_grad=True)
     assert torch.autograd.gradcheck(lambda inp: model(inp), (x,))
 
