@@ -12,6 +12,10 @@ starts at zero everywhere (u_0 = 0, p_0 = 0, L_0 = 0 as in the paper; the memory
 reads at zero, as in DeepMind's release), so N can change freely: `set_memory_rows` makes the
 memory larger (or smaller) for evaluation on long sequences. The link matrix is N x N per
 sequence: its memory cost per step is B N^2 numbers (README, "The DNC").
+
+Two code paths compute the same step: `_access` and the lines above it (readable torch, on
+`dnc_memory.py`; also what runs on CUDA) and `dnc_native.Step` (one C++ node per step with a
+hand-written backward, on a CPU; `DNCConfig.native`).
 """
 from __future__ import annotations
 
@@ -191,6 +195,9 @@ class DNC(nn.Module):
     def trace(self, x: torch.Tensor, valid: torch.Tensor | None = None):
         """(logits, {"read0": (B,T,N), ..., "write0": (B,T,N), "usage": (B,T,N)})."""
         logits, _, rec = self.run(x, record=True)
+        # Every weighting is >= 0 in exact arithmetic (a link factor 1 - w[i] - w[j] >= 0 since the
+        # write weighting sums to at most 1), but rounding can leave -1e-9 where the value is 0.
+        rec = {k: v.clamp_min(0) for k, v in rec.items()}
         out = {f"read{i}": rec["read"][:, :, i] for i in range(self.cfg.read_heads)}
         out["write0"] = rec["write"]
         out["usage"] = rec["usage"]

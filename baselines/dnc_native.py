@@ -1,17 +1,22 @@
-"""The DNC's link-matrix step in C++ (`dnc_kernels.cpp`), built on first use, beside the torch path.
+"""The DNC's step in C++ (`dnc_kernels.cpp`), built on first use, beside the readable torch path.
 
-Why: per step the temporal link matrix is B x N x N numbers (N = 128, B = 32: 2 MiB in float32),
-and the readable torch path (`dnc_memory.link_update` + `directional_weightings`) reads and writes
-all of it in ~5 operations forward and ~10 backward, which made it most of a training step. The
-kernel does the update and both directional weightings in one pass over each row, and the backward
-in one more (`LinkStep`, a torch.autograd.Function with the kernel's hand-written gradient). Same
-equations, different float rounding; tests/test_dnc.py checks it against the torch path and
-autograd in float64.
+Why: the readable path (`dnc.DNC._access` on `dnc_memory.py`) is ~100 small torch operations per
+step, and its temporal link matrix is B x N x N numbers (N = 128, B = 32: 2 MiB in float32) that
+~15 of them read and write in full. On a CPU that made the DNC ~10x slower to train than the NTM.
+`Step` runs a whole step (the LSTM cell, the interface vector, usage, allocation with its sort,
+write, links, precedence, read weightings and reads) as one autograd node with a hand-written
+backward: plain loops per sequence, the link update and both directional weightings in one pass
+over each row of L, its gradient in one more (recomputing L's row from L_{t-1} instead of reading
+L_t), and the controller's matmuls left to torch (at::addmm). The link matrices come from a pool of
+reused buffers, so that the ~2 MiB per step kept for the backward is not fresh memory every time.
+Same equations, different float rounding: tests/test_dnc.py checks the kernel against the literal
+equations, against the torch path (outputs and every parameter's gradient) and with gradcheck,
+in float64. `LinkStep` is the link step alone (tested against `dnc_memory.link_update`).
 
 Build: like the NTM's kernels (ntm_bench/ntm/native.py, whose compiler lookup, flags and cache
 folder it shares): the system's C++ compiler against this torch's headers, cached per source,
-torch version, compiler and CPU. `DNCConfig.native` chooses: "auto" (the kernel on a CPU when it
-builds, else the torch path with one warning), "always", "never".
+torch version, compiler and CPU. `DNCConfig.native` chooses: "auto" (the kernel on a CPU in
+float32/float64 when it builds, else the torch path with one warning), "always", "never".
 """
 from __future__ import annotations
 
