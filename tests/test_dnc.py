@@ -301,6 +301,7 @@ def test_impossible_dnc_options_are_named(options, fragment):
     ("models.dnc.options.read_heads=0", ["read_heads", ">= 1"]),
     ("models.dnc.options.native=fast", ["native", "auto", "always", "never"]),
     ("models.dnc.options.heads=2", ["'heads'", "read_heads"]),
+    ("models.dnc.preset=graves2014", ["no preset 'graves2014'", "graves2016", "tiny"]),
 ])
 def test_bad_dnc_options_on_the_command_line_are_one_line_and_write_nothing(override, fragments, tmp_path, capsys):
     rc = main(["run", "smoke", "--tasks", "copy", "--models", "dnc", "--no-report", "--out", str(tmp_path / "out"),
@@ -326,3 +327,5 @@ def test_the_speed_benchmark_measures_the_dnc_beside_the_ntm_and_computes_their_
     assert rows["dnc"]["status"] == "ok" and rows["dnc"]["eval"]["memory_rows"] == 16
     assert result["ntm_to_dnc_ratio"] == rows["ntm"]["train"]["32"]["seq_per_s"] / rows["dnc"]["train"]["32"]["seq_per_s"]
     assert "NTM / DNC train B=32" in speed.format_speed(result)
+    preset = speed._build("dnc_graves2016", "cpu")
+    assert (preset.cfg.read_heads, preset.memory_rows, preset.cfg.controller_size) == (4, 128, 100)
