@@ -11,7 +11,7 @@ from ntm_bench.records import read_jsonl, read_summary
 from ntm_bench.runner import prepare_out
 from ntm_bench.suite import load_suite
 
-SUBSET = ["--tasks", "copy", "--no-report"]  # ntm, lstm, transformer: 3 runs for 2 workers
+SUBSET = ["--tasks", "copy", "--no-report"]  # ntm, dnc, lstm, transformer: 4 runs for 2 workers
 VOLATILE = {"env", "started_at", "finished_at"}  # where and when, not what was computed
 
 # A model that SIGKILLs its own process at training step 3 (after the step-2 checkpoint) while its
@@ -87,7 +87,7 @@ def test_two_workers_give_the_serial_records_bit_for_bit(serial, tmp_path):
     out = tmp_path / "parallel"
     assert main(["run", "smoke", "--out", str(out), "--workers", "2", *SUBSET]) == 0
     parallel = records(out)
-    assert set(parallel) == set(serial) and len(serial) == 3
+    assert set(parallel) == set(serial) and len(serial) == 4
     for run_id, (summary, curve) in serial.items():
         assert parallel[run_id][0] == summary, run_id
         assert parallel[run_id][1] == curve, run_id
