@@ -1,2 +1,2 @@
-"""Baseline models: LSTM, Transformer and Stack-RNN (importing this package registers them)."""
-from baselines import lstm, stack_rnn, transformer  # noqa: F401  (registers "lstm", "stack_rnn", "transformer")
+"""Baseline models: LSTM, Transformer, Stack-RNN and DNC (importing this package registers them)."""
+from baselines import dnc, lstm, stack_rnn, transformer  # noqa: F401  (registers "dnc", "lstm", "stack_rnn", "transformer")

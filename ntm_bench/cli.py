@@ -162,7 +162,8 @@ def make_parser(prog: str = "run_bench.py") -> argparse.ArgumentParser:
                         description="Training and evaluation throughput of ntm, ntm_python (the NTM on its Python path), "
                                     "the paper's priority-sort NTM (ntm_sort: LSTM 2 x 100, 5 + 5 heads) and feed-forward "
                                     "NTM (ntm_ff), each also on the per-step path (_step), lstm, transformer and a bare "
-                                    "nn.LSTM reference; the NTM-to-nn.LSTM ratio; time to solve copy with the quick "
+                                    "nn.LSTM reference, the DNC (dnc: the NTM's sizes; dnc_graves2016: 4 read heads); the NTM-to-nn.LSTM and "
+                                    "NTM-to-DNC ratios; time to solve copy with the quick "
                                     "suite's recipe on both NTM code paths; evaluation scaling. See ntm_bench/speed.py.")
     sp.add_argument("--quick", action="store_true", help="a shorter version")
     sp.add_argument("--json", action="store_true", help="print the figures as JSON")

@@ -11,10 +11,13 @@ The paper's other NTM sizes, from the presets, on the same copy batches: "ntm_so
 priority sort: LSTM controller 2 x 100, 5 read + 5 write heads) and "ntm_ff" (graves2014_ff
 associative recall: feed-forward controller 256, 4 + 4 heads), each also as "..._step": the same
 NTM on the per-step path (NTMConfig.fused_sequence=False, what these sizes ran on before the
-whole-sequence path covered them); `whole_sequence_speedup` gives the ratios.
+whole-sequence path covered them); `whole_sequence_speedup` gives the ratios. "dnc": the DNC with
+its default options (the NTM's: LSTM 100, memory 128 x 20, 1 read and 1 write head;
+baselines/dnc.py), "dnc_graves2016" its graves2016 preset (4 read heads), and `ntm_to_dnc_ratio`:
+how many times faster the NTM trains than "dnc" at batch 32 in the same run.
 Evaluation (no grad) runs long sequences: copy length 250 (T = 501), batch 64, the NTM with 512
-memory rows. The NTM's evaluation time is also measured at lengths 125/250/500 (rows 512) and at
-rows 128/256/512 (length 250): both should grow about linearly.
+memory rows (the DNC too). The NTM's evaluation time is also measured at lengths 125/250/500
+(rows 512) and at rows 128/256/512 (length 250): both should grow about linearly.
 
 Every number is a median over `repeats` timed rounds (wall clock), with the spread (min, max).
 On a CPU each row also gives `cpu_seq_per_s`: sequences per CPU-second of the measuring process,
@@ -40,8 +43,10 @@ from torch import nn
 
 from ntm_bench.errors import BenchError
 
-MODELS = ("ntm", "ntm_python", "ntm_sort", "ntm_sort_step", "ntm_ff", "ntm_ff_step", "lstm", "transformer", "nn_lstm")
+MODELS = ("ntm", "ntm_python", "ntm_sort", "ntm_sort_step", "ntm_ff", "ntm_ff_step", "lstm", "transformer", "nn_lstm",
+          "dnc", "dnc_graves2016")
 PAPER_NTMS = {"ntm_sort": ("graves2014", "priority_sort"), "ntm_ff": ("graves2014_ff", "associative_recall")}
+PRESET_ROWS = {"dnc_graves2016": ("dnc", "graves2016")}  # row -> (model, preset): the preset's options
 INPUT, OUTPUT = 9, 8  # copy: 8 bits + delimiter in, 8 bits out
 TRAIN_LENGTHS = (1, 20)  # Graves 2014 §4.1
 
@@ -83,6 +88,9 @@ def _build(name: str, device: str):
 
     if name == "nn_lstm":
         return BareLSTM(INPUT, OUTPUT).to(device)
+    if name in PRESET_ROWS:
+        model, preset = PRESET_ROWS[name]
+        return get_model(model).build(INPUT, OUTPUT, dict(get_model(model).presets[preset]["*"]["options"])).to(device)
     if name == "ntm_python":  # the same NTM on its Python path (NTMConfig.native="never")
         return get_model("ntm").build(INPUT, OUTPUT, {"native": "never"}).to(device)
     paper = name.removesuffix("_step")
@@ -300,7 +308,7 @@ def measure(quick: bool = False, device: str = "cpu", batch_sizes=(1, 32, 256), 
                 break
             row["train"][str(B)] = r
         else:
-            rows = settings.eval_rows if name.startswith("ntm") else None
+            rows = settings.eval_rows if name.startswith(("ntm", "dnc")) else None
             row["eval"] = _run({**base, "model": name, "mode": "eval", "batch": settings.eval_batch,
                                 "length": settings.eval_length, "rows": rows, "count": 1}, isolate)
             oks = [r for r in [*row["train"].values(), row["eval"]] if r.get("status") == "ok"]
@@ -320,6 +328,12 @@ def measure(quick: bool = False, device: str = "cpu", batch_sizes=(1, 32, 256), 
     a, b = train_rate("nn_lstm", 32, "cpu_seq_per_s"), train_rate("ntm", 32, "cpu_seq_per_s")
     result["ntm_to_nn_lstm_ratio_cpu_time"] = a / b if a and b else None
     result["ntm_b1_seq_per_s"] = train_rate("ntm", 1)
+    # The DNC (its default options: LSTM 100, 128 x 20, 1 read head + 1 write head, as the NTM) against the NTM
+    # in the same run: how many times faster the NTM trains at batch 32 (target: at most 4).
+    a, b = train_rate("ntm", 32), train_rate("dnc", 32)
+    result["ntm_to_dnc_ratio"] = a / b if a and b else None
+    a, b = train_rate("ntm", 32, "cpu_seq_per_s"), train_rate("dnc", 32, "cpu_seq_per_s")
+    result["ntm_to_dnc_ratio_cpu_time"] = a / b if a and b else None
 
     def ratio(a, b):
         return a / b if a and b else None
@@ -413,6 +427,9 @@ def format_speed(result: dict) -> str:
                  f"{_fmt(result['ntm_to_nn_lstm_ratio'], 1)}x (by CPU time: "
                  f"{_fmt(result.get('ntm_to_nn_lstm_ratio_cpu_time'), 1)}x); NTM train B=1: "
                  f"{_fmt(result['ntm_b1_seq_per_s'], 1)} seq/s")
+    if result.get("ntm_to_dnc_ratio"):
+        lines.append(f"NTM / DNC train B=32: {_fmt(result['ntm_to_dnc_ratio'], 1)}x (by CPU time: "
+                     f"{_fmt(result.get('ntm_to_dnc_ratio_cpu_time'), 1)}x)")
     for name, r in result.get("whole_sequence_speedup", {}).items():
         cells = [f"train B={b} x{_fmt(x, 1)}" for b, x in r["train"].items()] + [f"eval x{_fmt(r['eval'], 1)}"]
         lines.append(f"{name}: whole-sequence path / per-step path ({name}_step), seq/s: " + ", ".join(cells))

@@ -11,7 +11,7 @@ from ntm_bench.records import read_jsonl, read_summary
 from ntm_bench.runner import prepare_out
 from ntm_bench.suite import load_suite
 
-SUBSET = ["--tasks", "copy", "--no-report"]  # ntm, lstm, transformer, stack_rnn: 4 runs for 2 workers
+SUBSET = ["--tasks", "copy", "--models", "ntm,dnc,lstm,transformer", "--no-report"]  # 4 runs for 2 workers
 VOLATILE = {"env", "started_at", "finished_at"}  # where and when, not what was computed
 
 # A model that SIGKILLs its own process at training step 3 (after the step-2 checkpoint) while its
