@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ntm_bench.errors import BenchError
-from ntm_bench.registry import register_model
+from ntm_bench.registry import SpeedRow, register_model
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,8 @@ PRESETS = {
 }
 
 
-@register_model("transformer", config=TransformerConfig, presets=PRESETS)
+@register_model("transformer", config=TransformerConfig, presets=PRESETS,
+                speed=(SpeedRow("transformer", note="2 x 64 (its defaults)"),))
 class Transformer(nn.Module):
     def __init__(self, input_size: int, output_size: int, cfg: TransformerConfig = TransformerConfig()):
         super().__init__()

@@ -96,6 +96,14 @@ def check_memory(suite: Suite, runs: list[RunSpec]) -> None:
         del model, task
 
 
+def prepare_models(runs: list[RunSpec]) -> None:
+    """Call each model's `prepare(device)` hook (registry.register_model) once per device its runs use."""
+    for model, device in sorted({(s.model["model"], s.train["device"]) for s in runs}):
+        hook = registry.get_model(model).prepare
+        if hook is not None:
+            hook(device)
+
+
 def plan(suite: Suite, out: Path, plugins=()) -> tuple[list[RunSpec], list[RunSpec]]:
     """(to run, already complete). A complete run recorded with a different config is an error,
     unless only the source of its plugin differs: an edited plugin's runs run again."""
@@ -220,10 +228,8 @@ def run_suite(suite: Suite, out: Path, plugins=(), workers: int = 1, executor: s
     write_suite_record(suite, out, plugins, compare_with, allow_mismatch, caveats)
     print(f"suite {suite.name}: {len(todo) + len(done)} runs, {len(done)} already complete, "
           f"{len(todo)} to run -> {out}", file=sys.stderr)
-    if executor != "dask" and any(s.model["model"] == "ntm" and s.train["device"] == "cpu" for s in todo):
-        from ntm_bench.ntm import native
-
-        native.prepare()  # workers on this machine then only load the kernels
+    if executor != "dask":
+        prepare_models(todo)  # e.g. build kernels once here: the workers on this machine then only load them
     t0 = time.perf_counter()
     if not todo:
         statuses = {}

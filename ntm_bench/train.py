@@ -516,15 +516,19 @@ def _run_locked(spec: RunSpec, run_dir: Path, progress, logger: str = "none") ->
         summary["model"].update(params=count_params(tr.model), reference=tr.entry.reference)
         info = tr.train()
         summary["training"] = info
-        if getattr(tr.model, "kernels", None):  # the NTM: C++ kernels or Python path (float rounding differs)
-            summary["env"]["ntm_kernels"] = tr.model.kernels
+        code_path = {}  # a model with several code paths (the NTM's backends) names the one each phase ran on
+        code_path["train"] = getattr(tr.model, "code_path", None)
         if info["stopped_by"] == "diverged":
             where = summary["model"]["plugin"]
             summary.update(status="diverged", error=(f"plugin {where!r}: " if where else "") + info.pop("diverged_what"))
         if info["best_val"] is not None or not tr.params:
             summary["eval"] = tr.test()
+            code_path["eval"] = getattr(tr.model, "code_path", None)
             summary["fingerprints"] = tr.attention()
+            code_path["trace"] = getattr(tr.model, "code_path", None) if summary["fingerprints"] else None
             summary["trace_error"] = tr.trace_error
+        if any(code_path.values()):
+            summary["env"]["code_path"] = {k: v for k, v in code_path.items() if v}
         if summary["status"] != "diverged":
             summary["status"] = "ok"
     except Exception as e:  # noqa: BLE001 - a failing run is recorded, the suite goes on
