@@ -320,7 +320,8 @@ def cmd_plot(a) -> int:
 def cmd_speed(a) -> int:
     import json
 
-    from ntm_bench.speed import copy_solve, format_speed, measure
+    from ntm_bench.speed import format_speed, measure
+    from ntm_bench.speed_solve import copy_solve
 
     result = measure(quick=a.quick, device=a.device)
     result["copy_solve"] = copy_solve(seeds=(0,) if a.quick else (0, 1, 2), device=a.device)
