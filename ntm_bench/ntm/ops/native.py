@@ -1,7 +1,7 @@
 """The NTM's "native" path: the whole-sequence recurrence in C++ (`kernels.cpp`), built on first use.
 
-Why: after `sequence.py` (the "python" path) the NTM is still ~110 small torch ops per time step, and on a CPU
-their per-op overhead, not the arithmetic, is most of a training step. `kernels.cpp` runs the
+Why: after `sequence.py` (the "python" path) the NTM is still ~110 small torch ops per time step,
+and on a CPU their per-op overhead, not the arithmetic, is most of a training step. `kernels.cpp` runs the
 same recurrence (an LSTM controller of any number of layers or a feed-forward controller,
 read-first heads) as plain loops per sequence, with only the controller's matmuls and vectorised
 activations left to torch. Same equations, different float rounding; the tests
