@@ -97,8 +97,10 @@ class ModelEntry:
     def _retired_config(self, retired: dict):
         from ntm_bench.config import build_dataclass
 
-        for key in sorted(set(retired) - _NOTED):
-            _NOTED.add(key)
+        for key in sorted(set(retired)):
+            if (self.name, key) in _NOTED:
+                continue
+            _NOTED.add((self.name, key))
             print(f"note: model {self.name!r} option {key!r} is retired: {getattr(self.retired[0], 'note', '')} "
                   f"It is read as the runtime setting it stands for, and kept in the run's options (its run "
                   f"id and config hash stay as recorded).", file=sys.stderr)

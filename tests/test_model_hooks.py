@@ -89,3 +89,16 @@ def test_a_bad_declaration_is_refused_when_the_model_registers(restore_registry)
         registry.register_model("bad_hook", prepare="build")(M)
     with pytest.raises(BenchError, match="speed must list SpeedRow"):
         registry.register_model("bad_rows", speed=({"name": "x"},))(M)
+
+
+def test_a_prepare_hook_that_fails_is_one_line_of_error_before_anything_is_written(tmp_path, capsys,
+                                                                                    restore_registry):
+    plugin = tmp_path / "broken.py"
+    plugin.write_text(PLUGIN.replace('with open(os.environ["HOOK_LOG"], "a") as f:',
+                                     'raise OSError("no compiler")\n    with open(os.environ["HOOK_LOG"]) as f:'))
+    out = tmp_path / "out"
+    assert main(["run", "smoke", "--plugin", str(plugin), "--models", "hooked", "--tasks", "copy", "--seeds", "0",
+                 "--out", str(out), "--workers", "1", "--no-report"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "prepare('cpu') raised OSError: no compiler" in err[-1] and "broken.py" in err[-1]
+    assert not out.exists()
