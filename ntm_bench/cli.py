@@ -27,6 +27,7 @@ EPILOG = """examples:
   python run_bench.py run smoke --plugin examples/reverse_copy.py --tasks reverse_copy --out /tmp/rc
   python run_bench.py run quick --tasks copy --sweep train.lr=1e-3,3e-4 --sweep train.batch_size=8,32
   python run_bench.py run quick --logger tensorboard   # then: tensorboard --logdir results/quick/runs
+  python run_bench.py run quick --ntm-backend python   # the NTM on its python path (same run ids)
   python run_bench.py leaderboard results/quick --format md
   python run_bench.py leaderboard results/mine results/quick-reference
   python run_bench.py report results/quick

@@ -33,7 +33,7 @@ def test_every_ntm_path_is_a_speed_row_and_the_papers_sizes_run_on_the_declared_
     assert {"ntm", "ntm_python", "ntm_plain", "ntm_sort", "ntm_sort_python", "ntm_sort_plain", "ntm_ff",
             "ntm_ff_python", "ntm_ff_plain", "lstm", "transformer"} <= set(rows)
     assert [rows[n][1].baseline for n in ("ntm", "ntm_python", "ntm_sort", "ntm_sort_python")] == \
-        ["ntm_python", "ntm_plain", "ntm_sort_plain", "ntm_sort_plain"]
+        ["ntm_python", "ntm_plain", "ntm_sort_python", "ntm_sort_plain"]
     tiny = speed.SpeedSettings(train_sequences=2, repeats=1, eval_length=3, eval_rows=16, eval_batch=2,
                                scaling_lengths=(2, 3, 4), scaling_rows=(8, 12, 16), scaling_batch=2)
     monkeypatch.setattr(speed, "QUICK", tiny)
@@ -45,8 +45,9 @@ def test_every_ntm_path_is_a_speed_row_and_the_papers_sizes_run_on_the_declared_
     for name in names:
         assert result["models"][name]["status"] == "ok"
     assert len({result["models"][n]["params"] for n in names}) == 1
-    r = result["speedups"]["ntm_ff"]
-    assert r["eval"] == result["models"]["ntm_ff"]["eval"]["seq_per_s"] / result["models"]["ntm_ff_plain"]["eval"]["seq_per_s"]
+    r = result["speedups"]["ntm_ff_python"]
+    assert r["vs"] == "ntm_ff_plain" and result["speedups"]["ntm_ff"]["vs"] == "ntm_ff_python"
+    assert r["eval"] == result["models"]["ntm_ff_python"]["eval"]["seq_per_s"] / result["models"]["ntm_ff_plain"]["eval"]["seq_per_s"]
 
 
 def test_speed_rejects_an_unknown_device_with_one_line(capsys):
