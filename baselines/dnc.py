@@ -20,6 +20,7 @@ hand-written backward, on a CPU; `DNCConfig.native`).
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -29,7 +30,7 @@ from torch import nn
 from baselines import dnc_memory as mem
 from baselines import dnc_native
 from ntm_bench.errors import BenchError, choices
-from ntm_bench.registry import register_model
+from ntm_bench.registry import SpeedRow, register_model
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,23 @@ class DNCState(NamedTuple):
     controller: tuple  # (h, c), each (B, C)
 
 
-@register_model("dnc", config=DNCConfig, presets=PRESETS)
+def prepare(device: str = "cpu") -> None:
+    """The harness's hook (register_model(prepare=...)): build the link step's C++ kernel once,
+    before any run, so that no timed run pays for it; say so if it cannot be built."""
+    if device == "cpu" and not dnc_native.available():
+        print(f"note: the DNC's C++ link step is not available ({dnc_native._state.get('error')}); "
+              f"the DNC uses its torch path", file=sys.stderr)
+
+
+# speed rows (ntm_bench/speed.py): each against the NTM at the same sizes (its `speedups` give the
+# DNC's rate over the NTM's; the target is at least 1/4 at batch 32)
+SPEED_ROWS = (
+    SpeedRow("dnc", baseline="ntm", note="the DNC at its defaults (the NTM's sizes: 128 x 20, LSTM 100, 1 read head)"),
+    SpeedRow("dnc_graves2016", preset=("graves2016", "copy"), baseline="ntm", note="the DNC's graves2016 preset (4 read heads)"),
+)
+
+
+@register_model("dnc", config=DNCConfig, presets=PRESETS, prepare=prepare, speed=SPEED_ROWS)
 class DNC(nn.Module):
     """DNC with a one-layer LSTM controller. forward(x (B,T,I)) -> logits (B,T,O)."""
 

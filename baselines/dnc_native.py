@@ -32,7 +32,7 @@ from torch.autograd.function import once_differentiable
 
 from baselines import dnc_memory
 from ntm_bench.errors import BenchError
-from ntm_bench.ntm import native as ntm_native
+from ntm_bench.ntm.ops import native as ntm_native
 
 SOURCE = Path(__file__).with_name("dnc_kernels.cpp")
 _state: dict = {}

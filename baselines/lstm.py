@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ntm_bench.errors import BenchError
-from ntm_bench.registry import register_model
+from ntm_bench.registry import SpeedRow, register_model
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,8 @@ PRESETS = {
 }
 
 
-@register_model("lstm", config=LSTMConfig, presets=PRESETS)
+@register_model("lstm", config=LSTMConfig, presets=PRESETS,
+                speed=(SpeedRow("lstm", note="3 x 256, graves layout (its defaults)"),))
 class LSTM(nn.Module):
     def __init__(self, input_size: int, output_size: int, cfg: LSTMConfig = LSTMConfig()):
         super().__init__()

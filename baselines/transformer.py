@@ -42,7 +42,7 @@ from torch import nn
 
 from baselines.positions import alibi_bias, alibi_slopes, random_positions, rotate, sinusoids
 from ntm_bench.errors import BenchError
-from ntm_bench.registry import register_model
+from ntm_bench.registry import SpeedRow, register_model
 
 __all__ = ["Transformer", "TransformerConfig", "rotate", "sinusoids"]
 
@@ -158,7 +158,8 @@ PRESETS = {
 }
 
 
-@register_model("transformer", config=TransformerConfig, presets=PRESETS, causal="causal")
+@register_model("transformer", config=TransformerConfig, presets=PRESETS, causal="causal",
+                speed=(SpeedRow("transformer", note="2 x 64 (its defaults)"),))
 class Transformer(nn.Module):
     def __init__(self, input_size: int, output_size: int, cfg: TransformerConfig = TransformerConfig()):
         super().__init__()

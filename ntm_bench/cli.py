@@ -15,6 +15,9 @@ from pathlib import Path
 from ntm_bench.errors import BenchError
 from ntm_bench.loggers import LOGGERS
 
+NTM_BACKENDS = ("auto", "native", "python", "plain")  # ntm_bench.ntm.ops.BACKENDS (not imported here: torch)
+NTM_BACKEND_VAR = "NTM_BENCH_NTM_BACKEND"  # ntm_bench.ntm.ops.ENV_VAR
+
 EPILOG = """examples:
   python run_bench.py                                  # the default main job: suite 'quick' -> results/quick/
   python run_bench.py run smoke --out /tmp/smoke       # a few steps of everything, seconds
@@ -24,6 +27,7 @@ EPILOG = """examples:
   python run_bench.py run smoke --plugin examples/reverse_copy.py --tasks reverse_copy --out /tmp/rc
   python run_bench.py run quick --tasks copy --sweep train.lr=1e-3,3e-4 --sweep train.batch_size=8,32
   python run_bench.py run quick --logger tensorboard   # then: tensorboard --logdir results/quick/runs
+  python run_bench.py run quick --ntm-backend python   # the NTM on its python path (same run ids)
   python run_bench.py leaderboard results/quick --format md
   python run_bench.py leaderboard results/mine results/quick-reference
   python run_bench.py report results/quick
@@ -127,6 +131,11 @@ def make_parser(prog: str = "run_bench.py") -> argparse.ArgumentParser:
                    help="also write each run's learning curve as it trains: tensorboard -> TensorBoard event "
                         "files in OUT/runs/RUN_ID/tb/ (view: tensorboard --logdir OUT/runs; needs "
                         "pip install -e \".[tensorboard]\"); changes no run's id (default: none)")
+    r.add_argument("--ntm-backend", choices=NTM_BACKENDS, metavar="{" + ",".join(NTM_BACKENDS) + "}",
+                   help="which code computes the NTM, a runtime setting that changes no run's id (default: "
+                        "$NTM_BENCH_NTM_BACKEND, else auto: its C++ kernels on a CPU where they build, else its "
+                        "python path; plain: the readable model step by step). Same equations; float rounding "
+                        "differs, and records name the path (env.code_path)")
     r.add_argument("--no-report", action="store_true", help="skip the report at the end")
 
     ls = sub.add_parser("list", help="tasks (axes, versions), models (options, presets) and suites")
@@ -159,15 +168,17 @@ def make_parser(prog: str = "run_bench.py") -> argparse.ArgumentParser:
     pl.add_argument("--width", choices=["column", "full"], help="one column (3.3 in) or full width (6.9 in)")
 
     sp = sub.add_parser("speed", help="the speed benchmark (prints figures; not a test)",
-                        description="Training and evaluation throughput of ntm, ntm_python (the NTM on its Python path), "
-                                    "the paper's priority-sort NTM (ntm_sort: LSTM 2 x 100, 5 + 5 heads) and feed-forward "
-                                    "NTM (ntm_ff), each also on the per-step path (_step), lstm, transformer and a bare "
-                                    "nn.LSTM reference, the DNC (dnc: the NTM's sizes; dnc_graves2016: 4 read heads); the NTM-to-nn.LSTM and "
-                                    "NTM-to-DNC ratios; time to solve copy with the quick "
-                                    "suite's recipe on both NTM code paths; evaluation scaling. See ntm_bench/speed.py.")
+                        description="Training and evaluation throughput of the rows every model declares (the NTM: "
+                                    "ntm on its C++ kernels, ntm_python and ntm_plain on its other paths, and the paper's "
+                                    "priority-sort and feed-forward NTMs, ntm_sort and ntm_ff, also on the readable path), "
+                                    "lstm, transformer, the DNC (dnc: the NTM's sizes; dnc_graves2016: 4 read heads) and a bare "
+                                    "nn.LSTM reference; each path's speed-up over the one it "
+                                    "replaces; the NTM-to-nn.LSTM and NTM-to-DNC ratios; time to solve copy with the quick suite's recipe "
+                                    "on the NTM's paths; evaluation scaling. See ntm_bench/speed.py.")
     sp.add_argument("--quick", action="store_true", help="a shorter version")
     sp.add_argument("--json", action="store_true", help="print the figures as JSON")
-    sp.add_argument("--device", default="cpu", help="cpu (default; the NTM on its C++ kernels) or cuda")
+    sp.add_argument("--device", default="cpu", help="cpu (default) or cuda (the NTM's C++ kernels are CPU-only: "
+                                                     "its rows then run the python path)")
     return p
 
 
@@ -182,8 +193,17 @@ def cmd_run(a) -> int:
         plugins.append(str(Path(path).resolve()))
     suite = load_suite(a.suite, a.overrides, tasks=a.tasks, models=a.models, seeds=a.seeds, device=a.device)
     out = a.out or Path("results") / suite.name
-    result = run_suite(suite, out, plugins, workers=a.workers, executor=a.executor, scheduler=a.scheduler,
-                       compare_with=a.compare_with, allow_mismatch=a.allow_mismatch, logger=a.logger)
+    before = os.environ.get(NTM_BACKEND_VAR)
+    if a.ntm_backend:  # a runtime setting, read by the model in this process and in local workers
+        os.environ[NTM_BACKEND_VAR] = a.ntm_backend
+    try:
+        result = run_suite(suite, out, plugins, workers=a.workers, executor=a.executor, scheduler=a.scheduler,
+                           compare_with=a.compare_with, allow_mismatch=a.allow_mismatch, logger=a.logger)
+    finally:
+        if before is None:
+            os.environ.pop(NTM_BACKEND_VAR, None)
+        else:
+            os.environ[NTM_BACKEND_VAR] = before
     bad = {k: v for k, v in result["statuses"].items() if v != "ok"}
     from ntm_bench.records import read_summary
 
@@ -309,16 +329,12 @@ def cmd_plot(a) -> int:
 def cmd_speed(a) -> int:
     import json
 
-    from ntm_bench.speed import copy_solve, format_speed, measure
+    from ntm_bench.speed import format_speed, measure
+    from ntm_bench.speed_solve import copy_solve
 
-    if a.device == "cpu":
-        from ntm_bench.ntm import native
-
-        native.prepare()
     result = measure(quick=a.quick, device=a.device)
     result["copy_solve"] = copy_solve(seeds=(0,) if a.quick else (0, 1, 2), device=a.device)
     result["copy_solve_s"] = result["copy_solve"]["median_s"]
-    result["copy_solve_python_s"] = result["copy_solve"]["paths"].get("never", {}).get("median_s")
     print(json.dumps(result, indent=2) if a.json else format_speed(result))
     return 0
 

@@ -5,6 +5,11 @@ name fails with the list of known names. The harness looks everything up here an
 branches on a name. A class is checked against the contract when it registers (ntm_bench.contract).
 A user's tasks and models live in files of their own, loaded with `load_plugin`; each entry
 remembers the plugin file and the SHA-256 of the source that registered it (part of a run's identity).
+
+What the harness needs beyond the contract, a model declares when it registers, never by its name:
+`prepare(device)`, called once before runs on that device start (e.g. to build kernels, so no timed
+run pays for it); `speed`, its rows in `python run_bench.py speed` (`SpeedRow`); `retired`, options
+it no longer takes but still reads from older suites and records.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import importlib
 import importlib.util
 import sys
 import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -28,6 +34,19 @@ class TaskEntry:
     source: str = ""  # module or plugin module it came from
     plugin: str | None = None  # the plugin file (absolute path) that registered it, None for a built-in
     plugin_sha256: str | None = None  # SHA-256 of that file's source as it was loaded
+
+
+@dataclass(frozen=True)
+class SpeedRow:
+    """One row of `python run_bench.py speed` (ntm_bench/speed.py), declared by a model when it registers."""
+    name: str  # the row's name, unique over all models' rows
+    options: dict = field(default_factory=dict)  # model options (after the preset's)
+    preset: tuple[str, str] | None = None  # (preset, task): start from that preset's options for that task
+    env: dict = field(default_factory=dict)  # environment variables (runtime settings) of the measurement
+    baseline: str | None = None  # another row: speed gives this row's rates over that row's
+    headline: bool = False  # the row compared with a bare nn.LSTM (`<name>_to_nn_lstm_ratio`)
+    solve: bool = False  # also time the `quick` suite's recipe for this model solving copy
+    note: str = ""  # what the row is, for the table's legend
 
 
 @dataclass(frozen=True)
@@ -46,27 +65,61 @@ class ModelEntry:
     # Transformer's "causal"). A model that sees later inputs cannot run where a later input reveals
     # an earlier target (Task.noncausal_leak); the harness checks this before any run starts.
     causal: bool | str = True
+    prepare: Callable[[str], None] | None = None  # prepare(device) before runs on that device start
+    speed: tuple = ()  # SpeedRow, ...
+    retired: tuple | None = None  # (dataclass of retired options, fn(its instance) -> constructor kwargs)
 
     def is_causal(self, cfg) -> bool:
         """Whether the model, with options `cfg` (make_config), reads only past and present inputs."""
         return bool(getattr(cfg, self.causal)) if isinstance(self.causal, str) else self.causal
 
     def make_config(self, options: dict | None = None):
-        """Build the config dataclass from a dict, strictly (unknown keys and bad types are errors)."""
+        """Build the config dataclass from a dict, strictly (unknown keys and bad types are errors).
+        Retired options are checked and set aside (`runtime_kwargs` reads them)."""
         from ntm_bench.config import build_dataclass
 
-        options = dict(options or {})
+        options, retired = self._split(options)
+        if retired:
+            self._retired_config(retired)
         if self.config is None:
             if options:
                 raise BenchError(f"model {self.name!r} takes no options, got: {choices(options)}")
             return None
         return build_dataclass(self.config, options, where=f"model {self.name!r} option")
 
+    def runtime_kwargs(self, options: dict | None = None) -> dict:
+        """The constructor's keyword arguments that retired options in `options` ask for ({} if none)."""
+        _, retired = self._split(options)
+        return self.retired[1](self._retired_config(retired)) if retired else {}
+
+    def option_types(self) -> dict:
+        """{option: type} of every option the model reads, retired ones included (for sweeps)."""
+        types_ = typing.get_type_hints(self.config) if self.config else {}
+        return {**types_, **(typing.get_type_hints(self.retired[0]) if self.retired else {})}
+
+    def _split(self, options) -> tuple[dict, dict]:
+        options = dict(options or {})
+        names = {f.name for f in dataclasses.fields(self.retired[0])} if self.retired else set()
+        return ({k: v for k, v in options.items() if k not in names},
+                {k: v for k, v in options.items() if k in names})
+
+    def _retired_config(self, retired: dict):
+        from ntm_bench.config import build_dataclass
+
+        for key in sorted(set(retired)):
+            if (self.name, key) in _NOTED:
+                continue
+            _NOTED.add((self.name, key))
+            print(f"note: model {self.name!r} option {key!r} is retired: {getattr(self.retired[0], 'note', '')} "
+                  f"It is read as the runtime setting it stands for, and kept in the run's options (its run "
+                  f"id and config hash stay as recorded).", file=sys.stderr)
+        return build_dataclass(self.retired[0], retired, where=f"model {self.name!r} option")
+
     def build(self, input_size: int, output_size: int, options: dict | None = None):
         cfg = self.make_config(options)
         if self.config is None:
             return self.cls(input_size, output_size)
-        return self.cls(input_size, output_size, cfg)
+        return self.cls(input_size, output_size, cfg, **self.runtime_kwargs(options))
 
 
 _TASKS: dict[str, TaskEntry] = {}
@@ -74,6 +127,7 @@ _MODELS: dict[str, ModelEntry] = {}
 _BUILTINS_LOADED = False
 _LOADING: dict = {}  # the plugin being imported: {"path": ..., "sha256": ...}, empty otherwise
 _PLUGINS: dict[str, tuple[str, str]] = {}  # resolved path -> (module name, sha256) of plugins loaded
+_NOTED: set = set()  # retired options already explained on stderr in this process
 
 
 def _source(cls) -> str:
@@ -98,11 +152,16 @@ def register_task(name: str) -> Callable[[type], type]:
 
 def register_model(name: str, config: type | None = None, presets: dict | None = None,
                    tasks: tuple[str, ...] | None = None, reference: bool = False,
-                   causal: bool | str = True) -> Callable[[type], type]:
+                   causal: bool | str = True, prepare: Callable[[str], None] | None = None, speed=(),
+                   retired: tuple | None = None) -> Callable[[type], type]:
     """Register a model class `cls(input_size, output_size, cfg)` (or `cls(input_size, output_size)`
     when it has no config dataclass). Its forward maps inputs (B, T, in) to logits (B, T, out).
-    `causal` (ModelEntry.causal): True if its output at step t never reads a later input, False if
-    it does, or the name of the boolean option of `config` that says which."""
+
+    causal (ModelEntry.causal): True if its output at step t never reads a later input, False if it
+    does, or the name of the boolean option of `config` that says which. prepare(device): called
+    once per command before its runs on `device` start (in the main process; e.g. build kernels
+    that the workers then only load). speed: `SpeedRow`s for `speed`. retired: (a dataclass of
+    options the model no longer takes, fn(instance) -> extra constructor kwargs)."""
     if config is not None and not dataclasses.is_dataclass(config):
         raise BenchError(f"model {name!r}: config must be a dataclass, got {config!r}")
     if isinstance(causal, str):
@@ -112,6 +171,12 @@ def register_model(name: str, config: type | None = None, presets: dict | None =
     elif not isinstance(causal, bool):
         raise BenchError(f"model {name!r}: causal must be True, False or the name of a boolean option, "
                          f"got {causal!r}")
+    if prepare is not None and not callable(prepare):
+        raise BenchError(f"model {name!r}: prepare must be a function prepare(device), got {prepare!r}")
+    if any(not isinstance(r, SpeedRow) for r in speed):
+        raise BenchError(f"model {name!r}: speed must list SpeedRow(...) entries, got {speed!r}")
+    if retired is not None and not (len(retired) == 2 and dataclasses.is_dataclass(retired[0]) and callable(retired[1])):
+        raise BenchError(f"model {name!r}: retired must be (dataclass, function), got {retired!r}")
 
     def deco(cls: type) -> type:
         if name in _MODELS:
@@ -121,7 +186,8 @@ def register_model(name: str, config: type | None = None, presets: dict | None =
         check_model_class(name, cls, config, presets if presets is not None else {})
         _MODELS[name] = ModelEntry(name, cls, config, dict(presets or {}),
                                    tuple(tasks) if tasks else None, reference,
-                                   _source(cls), _LOADING.get("path"), _LOADING.get("sha256"), causal)
+                                   _source(cls), _LOADING.get("path"), _LOADING.get("sha256"), causal,
+                                   prepare, tuple(speed), retired)
         cls.registry_name = name
         return cls
 

@@ -8,7 +8,7 @@ would have been then (`sweep` and `plugin_sha256` as {}, the others as null). A 
 schema is refused with one line naming it (`RecordError`). docs/records.md is tested against these
 classes (tests/test_records_schema.py): a key added here must be documented there.
 
-`env` is open: the keys of `Env` are those every run writes today (and `ntm_kernels`, `cuda`,
+`env` is open: the keys of `Env` are those every run writes today (and `code_path`, `cuda`,
 `cudnn` where they apply); a newer writer may add keys, which readers keep and pass on.
 """
 from __future__ import annotations
@@ -113,7 +113,8 @@ class Env(TypedDict, total=False):
     cudnn: int                         # CUDA devices only
     threads: int                       # torch threads
     deterministic: bool                # torch.are_deterministic_algorithms_enabled()
-    ntm_kernels: str                   # NTM runs only: "native" (C++ kernels) or "python"
+    code_path: dict                    # models with several code paths (the NTM): phase -> path
+    ntm_kernels: str                   # records before code_path (NTM only): "native" or "python"
 
 
 @dataclass(frozen=True, kw_only=True)

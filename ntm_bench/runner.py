@@ -114,6 +114,20 @@ def check_steps(spec: RunSpec, task, model, model_name: str) -> None:
                              f"but model {model_name} takes sequences of at most {most} steps (its max_steps, set by its options)")
 
 
+def prepare_models(runs: list[RunSpec]) -> None:
+    """Call each model's `prepare(device)` hook (registry.register_model) once per device its runs use."""
+    for model, device in sorted({(s.model["model"], s.train["device"]) for s in runs}):
+        entry = registry.get_model(model)
+        if entry.prepare is None:
+            continue
+        try:
+            entry.prepare(device)
+        except Exception as e:  # noqa: BLE001 - a plugin's hook: one line, before anything is written
+            where = f"plugin {entry.plugin!r}, " if entry.plugin else ""
+            text = str(e).splitlines()[0] if str(e) else ""
+            raise BenchError(f"{where}model {model!r}: prepare({device!r}) raised {type(e).__name__}: {text}") from None
+
+
 def plan(suite: Suite, out: Path, plugins=()) -> tuple[list[RunSpec], list[RunSpec]]:
     """(to run, already complete). A complete run recorded with a different config is an error,
     unless only the source of its plugin differs: an edited plugin's runs run again."""
@@ -234,14 +248,12 @@ def run_suite(suite: Suite, out: Path, plugins=(), workers: int = 1, executor: s
     caveats = check_comparable(suite, out, compare_with, allow_mismatch)
     todo, done = plan(suite, out, plugins)
     check_memory(suite, todo)
+    if executor != "dask":
+        prepare_models(todo)  # e.g. build kernels once here: the workers on this machine then only load them
     out = prepare_out(out)  # only now, when everything asked for is known to be runnable
     write_suite_record(suite, out, plugins, compare_with, allow_mismatch, caveats)
     print(f"suite {suite.name}: {len(todo) + len(done)} runs, {len(done)} already complete, "
           f"{len(todo)} to run -> {out}", file=sys.stderr)
-    if executor != "dask" and any(s.model["model"] == "ntm" and s.train["device"] == "cpu" for s in todo):
-        from ntm_bench.ntm import native
-
-        native.prepare()  # workers on this machine then only load the kernels
     t0 = time.perf_counter()
     if not todo:
         statuses = {}

@@ -2,22 +2,17 @@
 
 Workload (the paper's copy task, Graves 2014 §4.1): lengths L ~ U{1..20} per sequence, each batch
 padded to its longest sequence (T = 2 L_max + 1), input 9 / output 8. A training step is
-forward + BCE-with-logits on the scored steps + backward + Adam step. Models, built through the
-registry with their default options: "ntm" (LSTM controller 100, memory 128 x 20, one read and
-one write head; on a CPU its C++ kernels), "ntm_python" (the same NTM on its Python path, for
-comparison), "lstm", "transformer", and a reference row "nn_lstm": a bare
+forward + BCE-with-logits on the scored steps + backward + Adam step. The rows are those every
+registered model declares (`registry.SpeedRow`: options or a preset's, environment variables
+for runtime settings, and the row it is compared with), never chosen here by a model's name: the
+NTM's ("ntm" on its C++ kernels, "ntm_python" and "ntm_plain" on its other paths, "ntm_sort" and
+"ntm_ff" for the paper's priority-sort and feed-forward sizes, each also on the readable path),
+"lstm", "transformer", and a reference row of this module, "nn_lstm": a bare
 torch.nn.LSTM(9 + 20, 100) + Linear(100, 8), i.e. an NTM's controller without its memory.
-The paper's other NTM sizes, from the presets, on the same copy batches: "ntm_sort" (graves2014
-priority sort: LSTM controller 2 x 100, 5 read + 5 write heads) and "ntm_ff" (graves2014_ff
-associative recall: feed-forward controller 256, 4 + 4 heads), each also as "..._step": the same
-NTM on the per-step path (NTMConfig.fused_sequence=False, what these sizes ran on before the
-whole-sequence path covered them); `whole_sequence_speedup` gives the ratios. "dnc": the DNC with
-its default options (the NTM's: LSTM 100, memory 128 x 20, 1 read and 1 write head;
-baselines/dnc.py), "dnc_graves2016" its graves2016 preset (4 read heads), and `ntm_to_dnc_ratio`:
-how many times faster the NTM trains than "dnc" at batch 32 in the same run.
+`speedups` gives each row's rates over those of the row it declares as its baseline.
 Evaluation (no grad) runs long sequences: copy length 250 (T = 501), batch 64, the NTM with 512
-memory rows (the DNC too). The NTM's evaluation time is also measured at lengths 125/250/500
-(rows 512) and at rows 128/256/512 (length 250): both should grow about linearly.
+memory rows. The headline row's (the NTM's) evaluation time is also measured at lengths 125/250/500 (rows 512)
+and at rows 128/256/512 (length 250): both should grow about linearly.
 
 Every number is a median over `repeats` timed rounds (wall clock), with the spread (min, max).
 On a CPU each row also gives `cpu_seq_per_s`: sequences per CPU-second of the measuring process,
@@ -29,8 +24,10 @@ workload needed, in MiB (tracemalloc does not see torch's allocations). CPU runs
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -43,10 +40,7 @@ from torch import nn
 
 from ntm_bench.errors import BenchError
 
-MODELS = ("ntm", "ntm_python", "ntm_sort", "ntm_sort_step", "ntm_ff", "ntm_ff_step", "lstm", "transformer", "nn_lstm",
-          "dnc", "dnc_graves2016")
-PAPER_NTMS = {"ntm_sort": ("graves2014", "priority_sort"), "ntm_ff": ("graves2014_ff", "associative_recall")}
-PRESET_ROWS = {"dnc_graves2016": ("dnc", "graves2016")}  # row -> (model, preset): the preset's options
+REFERENCE = "nn_lstm"  # this module's own reference row (BareLSTM)
 INPUT, OUTPUT = 9, 8  # copy: 8 bits + delimiter in, 8 bits out
 TRAIN_LENGTHS = (1, 20)  # Graves 2014 §4.1
 
@@ -83,25 +77,67 @@ class BareLSTM(nn.Module):
         return self.out(self.lstm(x)[0])
 
 
-def _build(name: str, device: str):
+def speed_rows() -> dict:
+    """{row name: (model name, SpeedRow)} of every registered model's declared rows, in model order."""
     from ntm_bench.registry import get_model, model_names
 
-    if name == "nn_lstm":
+    rows = {}
+    for model in model_names():
+        for row in get_model(model).speed:
+            if row.name in rows or row.name == REFERENCE:
+                raise BenchError(f"speed row {row.name!r} of model {model!r} is declared twice")
+            rows[row.name] = (model, row)
+    return rows
+
+
+@contextlib.contextmanager
+def _environment(env: dict):
+    """The row's environment variables (runtime settings) set for the duration."""
+    before = {k: os.environ.get(k) for k in env}
+    os.environ.update({k: str(v) for k, v in env.items()})
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _build(name: str, device: str):
+    """The model of row `name` (None if no registered model declares it)."""
+    from ntm_bench.registry import get_model
+
+    if name == REFERENCE:
         return BareLSTM(INPUT, OUTPUT).to(device)
-    if name in PRESET_ROWS:
-        model, preset = PRESET_ROWS[name]
-        return get_model(model).build(INPUT, OUTPUT, dict(get_model(model).presets[preset]["*"]["options"])).to(device)
-    if name == "ntm_python":  # the same NTM on its Python path (NTMConfig.native="never")
-        return get_model("ntm").build(INPUT, OUTPUT, {"native": "never"}).to(device)
-    paper = name.removesuffix("_step")
-    if paper in PAPER_NTMS:  # a preset's size; "_step": on the per-step path
-        entry = get_model("ntm")
-        preset, task = PAPER_NTMS[paper]
-        options = dict(entry.presets[preset][task]["options"], fused_sequence=name == paper)
-        return entry.build(INPUT, OUTPUT, options).to(device)
-    if name not in model_names():
+    rows = speed_rows()
+    if name not in rows:
         return None
-    return get_model(name).build(INPUT, OUTPUT).to(device)
+    model, row = rows[name]
+    entry = get_model(model)
+    options = {}
+    if row.preset is not None:
+        preset, task = row.preset
+        per_task = entry.presets[preset]
+        options.update(per_task.get(task, per_task.get("*", {})).get("options", {}))
+    options.update(row.options)
+    return entry.build(INPUT, OUTPUT, options).to(device)
+
+
+def _prepare(names, device: str) -> None:
+    """Each row's model's `prepare` hook, under the row's settings (e.g. build the NTM's kernels), so
+    that no measurement pays for it."""
+    from ntm_bench.registry import get_model
+
+    rows = speed_rows()
+    for name in names:
+        if name in rows:
+            model, row = rows[name]
+            hook = get_model(model).prepare
+            if hook is not None:
+                with _environment(row.env):
+                    hook(device)
 
 
 def _batches(batch: int, count: int, length, device: str, seed: int):
@@ -166,6 +202,14 @@ def _measure_one(spec: dict) -> dict:
     if model is None:
         return {"status": "not registered"}
     result = {"status": "ok", "params": sum(p.numel() for p in model.parameters())}
+    env = speed_rows()[name][1].env if name != REFERENCE else {}
+    with _environment(env):
+        _time(spec, model, result)
+    return result
+
+
+def _time(spec: dict, model, result: dict) -> None:
+    device = spec["device"]
     B = spec["batch"]
     if spec["mode"] == "train":
         n = max(2, math.ceil(spec["sequences"] / B))
@@ -216,7 +260,6 @@ def _measure_one(spec: dict) -> dict:
     result.update(_stats(rates, "seq_per_s"))
     if device == "cpu":  # CPU seconds of this process: robust to other jobs sharing the cores
         result["cpu_seq_per_s"] = statistics.median(cpu_rates)
-    return result
 
 
 def _stats(values: list, key: str) -> dict:
@@ -243,14 +286,14 @@ def _child() -> None:
     print(json.dumps(out))
 
 
-def _scaling(settings: SpeedSettings, device: str) -> dict:
-    """NTM evaluation seconds per batch against length (rows fixed) and rows (length fixed)."""
+def _scaling(settings: SpeedSettings, device: str, name: str) -> dict:
+    """Row `name`'s evaluation seconds per batch against length (rows fixed) and rows (length fixed)."""
     if device == "cpu":
         torch.set_num_threads(settings.threads)
     torch.manual_seed(0)
-    model = _build("ntm", device)
-    if model is None:
-        return {"status": "not registered"}
+    model = _build(name, device)
+    if model is None or not hasattr(model, "set_memory_rows"):
+        return {"status": "not measured: no memory whose rows can be set"}
     model.eval()
     B = settings.scaling_batch
 
@@ -267,17 +310,19 @@ def _scaling(settings: SpeedSettings, device: str) -> dict:
             times.append(time.perf_counter() - t0)
         return {"length": length, "rows": rows, "T": x.shape[1], **_stats(times, "s_per_batch")}
 
-    by_length = [seconds(L, settings.scaling_rows[-1]) for L in settings.scaling_lengths]
-    by_rows = [seconds(settings.scaling_lengths[1], n) for n in settings.scaling_rows]
+    with _environment(speed_rows()[name][1].env):
+        by_length = [seconds(L, settings.scaling_rows[-1]) for L in settings.scaling_lengths]
+        by_rows = [seconds(settings.scaling_lengths[1], n) for n in settings.scaling_rows]
     for rows in (by_length, by_rows):
         for r in rows:
             r["relative"] = r["s_per_batch"] / rows[0]["s_per_batch"]
-    return {"status": "ok", "batch": B, "by_length": by_length, "by_rows": by_rows}
+    return {"status": "ok", "model": name, "batch": B, "by_length": by_length, "by_rows": by_rows}
 
 
 def measure(quick: bool = False, device: str = "cpu", batch_sizes=(1, 32, 256), repeats: int | None = None,
-            models=MODELS, isolate: bool | None = None) -> dict:
-    """Training and evaluation throughput, peak memory, and the NTM's evaluation scaling.
+            models=None, isolate: bool | None = None) -> dict:
+    """Training and evaluation throughput, peak memory, and the headline row's evaluation scaling,
+    of the rows `models` (default: every declared row, then the nn_lstm reference).
 
     isolate: one subprocess per measurement (default on a CPU, where it is how peak memory is
     measured); in-process measurements leave peak memory out on a CPU."""
@@ -292,12 +337,16 @@ def measure(quick: bool = False, device: str = "cpu", batch_sizes=(1, 32, 256), 
         settings = replace(settings, repeats=int(repeats))
     if isolate is None:
         isolate = device == "cpu"
-    unknown = [m for m in models if m not in MODELS]
+    declared = speed_rows()
+    models = tuple(models) if models is not None else (*declared, REFERENCE)
+    unknown = [m for m in models if m not in declared and m != REFERENCE]
     if unknown:
-        raise BenchError(f"unknown speed model {unknown[0]!r}; valid: {', '.join(MODELS)}")
+        raise BenchError(f"unknown speed row {unknown[0]!r}; valid: {', '.join([*declared, REFERENCE])}")
+    _prepare(models, device)
     base = {"device": device, "threads": settings.threads, "repeats": settings.repeats}
     result = {"settings": asdict(settings), "device": device, "torch": torch.__version__,
-              "batch_sizes": list(batch_sizes), "models": {}}
+              "batch_sizes": list(batch_sizes), "models": {},
+              "notes": {name: declared[name][1].note for name in models if name in declared}}
     for name in models:
         row = {"train": {}}
         for B in batch_sizes:
@@ -308,88 +357,40 @@ def measure(quick: bool = False, device: str = "cpu", batch_sizes=(1, 32, 256), 
                 break
             row["train"][str(B)] = r
         else:
-            rows = settings.eval_rows if name.startswith(("ntm", "dnc")) else None
             row["eval"] = _run({**base, "model": name, "mode": "eval", "batch": settings.eval_batch,
-                                "length": settings.eval_length, "rows": rows, "count": 1}, isolate)
+                                "length": settings.eval_length, "rows": settings.eval_rows, "count": 1}, isolate)
             oks = [r for r in [*row["train"].values(), row["eval"]] if r.get("status") == "ok"]
             row["status"] = "ok" if oks else (row["eval"].get("status") or "error")
             row["params"] = oks[0]["params"] if oks else None
         result["models"][name] = row
-    result["ntm_eval_scaling"] = _scaling(settings, device) if "ntm" in models else {"status": "not measured"}
+    headline = next((n for n in models if n in declared and declared[n][1].headline), None)
+    result["headline"] = headline
+    result["eval_scaling"] = _scaling(settings, device, headline) if headline else {"status": "not measured"}
 
     def train_rate(name, B, key="seq_per_s"):
         r = result["models"].get(name, {}).get("train", {}).get(str(B), {})
         return r.get(key)
 
-    result["ntm_b32_seq_per_s"] = train_rate("ntm", 32)
-    result["nn_lstm_b32_seq_per_s"] = train_rate("nn_lstm", 32)
-    a, b = result["nn_lstm_b32_seq_per_s"], result["ntm_b32_seq_per_s"]
-    result["ntm_to_nn_lstm_ratio"] = a / b if a and b else None
-    a, b = train_rate("nn_lstm", 32, "cpu_seq_per_s"), train_rate("ntm", 32, "cpu_seq_per_s")
-    result["ntm_to_nn_lstm_ratio_cpu_time"] = a / b if a and b else None
-    result["ntm_b1_seq_per_s"] = train_rate("ntm", 1)
-    # The DNC (its default options: LSTM 100, 128 x 20, 1 read head + 1 write head, as the NTM) against the NTM
-    # in the same run: how many times faster the NTM trains at batch 32 (target: at most 4).
-    a, b = train_rate("ntm", 32), train_rate("dnc", 32)
-    result["ntm_to_dnc_ratio"] = a / b if a and b else None
-    a, b = train_rate("ntm", 32, "cpu_seq_per_s"), train_rate("dnc", 32, "cpu_seq_per_s")
-    result["ntm_to_dnc_ratio_cpu_time"] = a / b if a and b else None
-
     def ratio(a, b):
         return a / b if a and b else None
 
-    # the whole-sequence path against the per-step path, same NTM: seq/s ratios
-    result["whole_sequence_speedup"] = {
-        name: {"train": {str(B): ratio(train_rate(name, B), train_rate(name + "_step", B)) for B in batch_sizes},
-               "eval": ratio(*(result["models"][n].get("eval", {}).get("seq_per_s") for n in (name, name + "_step")))}
-        for name in PAPER_NTMS if name in models and name + "_step" in models}
+    if headline:  # keys named after the headline row (the NTM: ntm_b32_seq_per_s, ntm_to_nn_lstm_ratio, ...)
+        result[f"{headline}_b32_seq_per_s"] = train_rate(headline, 32)
+        result[f"{headline}_b1_seq_per_s"] = train_rate(headline, 1)
+        result[f"{headline}_to_nn_lstm_ratio"] = ratio(train_rate(REFERENCE, 32), train_rate(headline, 32))
+        result[f"{headline}_to_nn_lstm_ratio_cpu_time"] = ratio(train_rate(REFERENCE, 32, "cpu_seq_per_s"),
+                                                                train_rate(headline, 32, "cpu_seq_per_s"))
+    result["nn_lstm_b32_seq_per_s"] = train_rate(REFERENCE, 32)
+
+    # each row against the row it declares as its baseline (an accelerated path against the one it replaces)
+    result["speedups"] = {
+        name: {"vs": declared[name][1].baseline,
+               "train": {str(B): ratio(train_rate(name, B), train_rate(declared[name][1].baseline, B))
+                         for B in batch_sizes},
+               "eval": ratio(*(result["models"][n].get("eval", {}).get("seq_per_s")
+                               for n in (name, declared[name][1].baseline)))}
+        for name in models if name in declared and declared[name][1].baseline in models}
     return result
-
-
-def copy_solve(seeds=(0, 1, 2), device: str = "cpu", target: float = 0.1, paths=("auto", "never")) -> dict:
-    """Wall-clock seconds until the `quick` suite's NTM reaches <= `target` bit errors per sequence
-    on validation at the training lengths (training time, validation included), one run per seed
-    and NTM code path (`paths`: NTMConfig.native values; "auto" is the C++ kernels where they
-    build, "never" the Python path), one after another. The run keeps the suite's recipe and
-    budget, validates every 50 steps and stops at the target; a run that never reaches it within
-    the budget counts as None. The top-level per_seed and median_s are the first path's."""
-    import dataclasses
-    import tempfile
-
-    from ntm_bench.records import read_jsonl
-    from ntm_bench.suite import load_suite
-    from ntm_bench.train import run_one
-
-    if device != "cpu":
-        paths = paths[:1]  # the C++ kernels are CPU-only: every path is the Python path there
-    out = {"target_bit_errors": target, "paths": {}}
-    for path in paths:
-        suite = load_suite("quick", [f"train.device={device}", f"models.ntm.options.native={path}"],
-                           tasks=["copy"], models=["ntm"], seeds=list(seeds))
-        per_seed = {}
-        with tempfile.TemporaryDirectory(prefix="ntm-bench-solve-") as tmp:
-            for spec in suite.runs():
-                spec = dataclasses.replace(spec, train={**spec.train, "eval_every": 50, "target_bit_errors": target},
-                                           eval={**spec.eval, "attention": False, "sequences": 8})
-                summary = run_one(spec, Path(tmp))
-                rows = read_jsonl(Path(tmp) / "runs" / spec.run_id / "curve.jsonl")
-                hit = next((r for r in rows if r["val_bit_errors"] <= target), None)
-                per_seed[spec.seed] = {"solve_s": hit["wall_s"] if hit else None,
-                                       "sequences": hit["sequences"] if hit else None,
-                                       "steps": hit["step"] if hit else None, "status": summary["status"],
-                                       "ntm_kernels": summary.get("env", {}).get("ntm_kernels")}
-        out["paths"][path] = {"per_seed": per_seed, "median_s": _median_inf([v["solve_s"] for v in per_seed.values()])}
-    first = out["paths"][paths[0]]
-    return {**out, "per_seed": first["per_seed"], "median_s": first["median_s"]}
-
-
-def _median_inf(times: list) -> float | None:
-    """The median with None counted as +inf (unsolved): None when half or more never solve."""
-    ordered = sorted(t for t in times if t is not None) + [None] * sum(t is None for t in times)
-    mid = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[mid]
-    return None if ordered[mid] is None else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def _fmt(x, digits=0) -> str:
@@ -422,26 +423,26 @@ def format_speed(result: dict) -> str:
         lines.append(f"{name:{width}s} {_fmt(row.get('params')):>9s} " + " ".join(f"{c:>26s}" for c in cells)
                      + f" {_cell(ev):>22s} {mem:>30s}")
     lines.append("")
-    lines.append(f"NTM train B=32: {_fmt(result['ntm_b32_seq_per_s'])} seq/s; bare nn.LSTM B=32: "
-                 f"{_fmt(result['nn_lstm_b32_seq_per_s'])} seq/s; ratio nn.LSTM / NTM: "
-                 f"{_fmt(result['ntm_to_nn_lstm_ratio'], 1)}x (by CPU time: "
-                 f"{_fmt(result.get('ntm_to_nn_lstm_ratio_cpu_time'), 1)}x); NTM train B=1: "
-                 f"{_fmt(result['ntm_b1_seq_per_s'], 1)} seq/s")
-    if result.get("ntm_to_dnc_ratio"):
-        lines.append(f"NTM / DNC train B=32: {_fmt(result['ntm_to_dnc_ratio'], 1)}x (by CPU time: "
-                     f"{_fmt(result.get('ntm_to_dnc_ratio_cpu_time'), 1)}x)")
-    for name, r in result.get("whole_sequence_speedup", {}).items():
-        cells = [f"train B={b} x{_fmt(x, 1)}" for b, x in r["train"].items()] + [f"eval x{_fmt(r['eval'], 1)}"]
-        lines.append(f"{name}: whole-sequence path / per-step path ({name}_step), seq/s: " + ", ".join(cells))
+    lines += [f"  {name}: {note}" for name, note in result.get("notes", {}).items() if note]
+    h = result.get("headline")
+    if h:
+        lines.append(f"{h} train B=32: {_fmt(result[f'{h}_b32_seq_per_s'])} seq/s; bare nn.LSTM B=32: "
+                     f"{_fmt(result['nn_lstm_b32_seq_per_s'])} seq/s; ratio nn.LSTM / {h}: "
+                     f"{_fmt(result[f'{h}_to_nn_lstm_ratio'], 1)}x (by CPU time: "
+                     f"{_fmt(result.get(f'{h}_to_nn_lstm_ratio_cpu_time'), 1)}x); {h} train B=1: "
+                     f"{_fmt(result[f'{h}_b1_seq_per_s'], 1)} seq/s")
+    for name, r in result.get("speedups", {}).items():
+        cells = [f"train B={b} x{_fmt(x, 2)}" for b, x in r["train"].items()] + [f"eval x{_fmt(r['eval'], 2)}"]
+        lines.append(f"{name} / {r['vs']}, seq/s: " + ", ".join(cells))
     cs = result.get("copy_solve")
     for path, r in (cs or {}).get("paths", {}).items():
         seeds = ", ".join(f"seed {k}: {_fmt(v['solve_s'], 1)} s ({_fmt(v['sequences'])} seqs)"
                           for k, v in r["per_seed"].items())
-        lines.append(f"Time to solve copy (quick suite's NTM, native={path}, <= {cs['target_bit_errors']} bit "
+        lines.append(f"Time to solve copy (quick suite's recipe, row {path}, <= {cs['target_bit_errors']} bit "
                      f"errors on validation): median {_fmt(r['median_s'], 1)} s  [{seeds}]")
-    sc = result.get("ntm_eval_scaling", {})
+    sc = result.get("eval_scaling", {})
     if sc.get("status") == "ok":
-        lines.append(f"NTM eval scaling (batch {sc['batch']}), seconds per batch (relative to the first):")
+        lines.append(f"{sc['model']} eval scaling (batch {sc['batch']}), seconds per batch (relative to the first):")
         lines.append("  by length: " + ", ".join(f"L={r['length']} (rows {r['rows']}) {r['s_per_batch']:.2f}s "
                                                  f"(x{r['relative']:.2f})" for r in sc["by_length"]))
         lines.append("  by rows:   " + ", ".join(f"rows={r['rows']} (L {r['length']}) {r['s_per_batch']:.2f}s "

@@ -265,12 +265,13 @@ def parse_sweep(raw, models: dict) -> tuple:
                 raise BenchError(f"unknown sweep key {key!r}: no train field {name!r}; valid: {choices(TRAIN_KEYS)}")
             tp = typing.get_type_hints(TrainConfig)[name]
         else:
-            cfg = registry.get_model(models[model].model).config
-            fields = {f.name for f in dataclasses.fields(cfg)} if cfg else set()
-            if name not in fields:
+            entry = registry.get_model(models[model].model)
+            types = entry.option_types()  # retired options too (an older sweep keeps its runs)
+            if name not in types:
+                fields = {f.name for f in dataclasses.fields(entry.config)} if entry.config else set()
                 raise BenchError(f"unknown sweep key {key!r}: model {model!r} has no option {name!r}; "
                                  f"valid: {choices(fields)}")
-            tp = typing.get_type_hints(cfg)[name]
+            tp = types[name]
         if not isinstance(values, (list, tuple)):
             raise BenchError(f"sweep {key!r}: expected a list of values (e.g. [1e-3, 3e-4]), got {values!r}")
         if not values:

@@ -96,14 +96,18 @@ def _run_locked(spec: RunSpec, run_dir: Path, progress, logger: str = "none") ->
         task = dataclasses.replace(task, version=tr.task.version, axes=list(tr.task.axes))
         model = dataclasses.replace(model, params=count_params(tr.model), reference=tr.entry.reference)
         training = tr.train()
-        if getattr(tr.model, "kernels", None):  # the NTM: C++ kernels or Python path (float rounding differs)
-            env["ntm_kernels"] = tr.model.kernels
+        code_path = {}  # a model with several code paths (the NTM's backends) names the one each phase ran on
+        code_path["train"] = getattr(tr.model, "code_path", None)
         if training.stopped_by == "diverged":
             status = "diverged"
             error = (f"plugin {model.plugin!r}: " if model.plugin else "") + tr.diverged_what
         if training.best_val is not None or not tr.params:
             rows = tr.test()
+            code_path["eval"] = getattr(tr.model, "code_path", None)
             fingerprints = tr.attention()
+            code_path["trace"] = getattr(tr.model, "code_path", None) if fingerprints else None
+        if any(code_path.values()):
+            env["code_path"] = {k: v for k, v in code_path.items() if v}
         if status != "diverged":
             status = "ok"
     except Exception as e:  # noqa: BLE001 - a failing run is recorded, the suite goes on

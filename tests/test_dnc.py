@@ -325,7 +325,9 @@ def test_the_speed_benchmark_measures_the_dnc_beside_the_ntm_and_computes_their_
     result = speed.measure(quick=True, batch_sizes=(32,), models=("ntm", "dnc"), isolate=False)
     rows = result["models"]
     assert rows["dnc"]["status"] == "ok" and rows["dnc"]["eval"]["memory_rows"] == 16
-    assert result["ntm_to_dnc_ratio"] == rows["ntm"]["train"]["32"]["seq_per_s"] / rows["dnc"]["train"]["32"]["seq_per_s"]
-    assert "NTM / DNC train B=32" in speed.format_speed(result)
+    up = result["speedups"]["dnc"]  # the DNC's rate over the NTM's (declared baseline "ntm")
+    assert up["vs"] == "ntm"
+    assert up["train"]["32"] == rows["dnc"]["train"]["32"]["seq_per_s"] / rows["ntm"]["train"]["32"]["seq_per_s"]
+    assert "dnc" in speed.format_speed(result)
     preset = speed._build("dnc_graves2016", "cpu")
     assert (preset.cfg.read_heads, preset.memory_rows, preset.cfg.controller_size) == (4, 128, 100)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ntm_bench.ntm.addressing import circular_shift, content_weighting, interpolate, read, sharpen, shift_index, write
-from ntm_bench.ntm.fused import Shifter
+from ntm_bench.ntm.ops.step import Shifter
 
 
 def t(rows):

@@ -1,7 +1,7 @@
 """The speed benchmark's plumbing (not its figures: timings are never asserted in tests)."""
 import json
 
-from ntm_bench import speed
+from ntm_bench import speed, speed_solve
 from ntm_bench.cli import main
 
 
@@ -18,36 +18,36 @@ def test_speed_reports_every_key_scripts_rely_on_and_the_ratio_is_computed_from_
         row = result["models"][name]
         assert row["status"] == "ok" and row["eval"]["seq_per_s"] > 0
     assert result["models"]["ntm"]["params"] == result["models"]["ntm_python"]["params"]
-    scaling = result["ntm_eval_scaling"]
+    scaling = result["eval_scaling"]
     assert [r["length"] for r in scaling["by_length"]] == [2, 3, 4] and scaling["by_length"][0]["relative"] == 1
+    assert result["speedups"]["ntm"]["vs"] == "ntm_python"
+    assert result["speedups"]["ntm"]["train"]["1"] == (result["models"]["ntm"]["train"]["1"]["seq_per_s"]
+                                                       / result["models"]["ntm_python"]["train"]["1"]["seq_per_s"])
     text = speed.format_speed(result)
-    assert "ntm_python" in text and "nn_lstm" in text
+    assert "ntm_python" in text and "nn_lstm" in text and "ntm / ntm_python" in text
     assert json.loads(json.dumps(result))["ntm_b1_seq_per_s"] == result["ntm_b1_seq_per_s"]  # --json works
 
 
-def test_the_papers_other_ntm_sizes_run_on_both_paths_and_their_ratio_is_computed_from_the_rows(monkeypatch):
+def test_every_ntm_path_is_a_speed_row_and_the_papers_sizes_run_on_the_declared_paths(monkeypatch):
+    rows = speed.speed_rows()
+    assert {"ntm", "ntm_python", "ntm_plain", "ntm_sort", "ntm_sort_python", "ntm_sort_plain", "ntm_ff",
+            "ntm_ff_python", "ntm_ff_plain", "lstm", "transformer"} <= set(rows)
+    assert [rows[n][1].baseline for n in ("ntm", "ntm_python", "ntm_sort", "ntm_sort_python")] == \
+        ["ntm_python", "ntm_plain", "ntm_sort_python", "ntm_sort_plain"]
     tiny = speed.SpeedSettings(train_sequences=2, repeats=1, eval_length=3, eval_rows=16, eval_batch=2,
                                scaling_lengths=(2, 3, 4), scaling_rows=(8, 12, 16), scaling_batch=2)
     monkeypatch.setattr(speed, "QUICK", tiny)
-    names = ("ntm_sort", "ntm_sort_step", "ntm_ff", "ntm_ff_step")
-    assert set(names) <= set(speed.MODELS)
-    built = {name: speed._build(name, "cpu") for name in names}
+    built = {name: speed._build(name, "cpu") for name in ("ntm_sort", "ntm_ff")}
     assert [built["ntm_sort"].cfg.controller_layers, built["ntm_sort"].cfg.read_heads] == [2, 5]
     assert [built["ntm_ff"].cfg.controller, built["ntm_ff"].cfg.write_heads] == ["feedforward", 4]
-    for name, model in built.items():
-        assert model._whole_sequence() == (not name.endswith("_step")), name
+    names = ("ntm_ff", "ntm_ff_python", "ntm_ff_plain")
     result = speed.measure(quick=True, batch_sizes=(1,), models=names, isolate=False)
     for name in names:
         assert result["models"][name]["status"] == "ok"
-    assert result["models"]["ntm_sort"]["params"] == result["models"]["ntm_sort_step"]["params"]
-    rows = result["models"]
-    for name in ("ntm_sort", "ntm_ff"):
-        r = result["whole_sequence_speedup"][name]
-        step = name + "_step"
-        assert r["train"]["1"] == rows[name]["train"]["1"]["seq_per_s"] / rows[step]["train"]["1"]["seq_per_s"]
-        assert r["eval"] == rows[name]["eval"]["seq_per_s"] / rows[step]["eval"]["seq_per_s"]
-    text = speed.format_speed(result)
-    assert "ntm_sort_step" in text and "whole-sequence path / per-step path" in text
+    assert len({result["models"][n]["params"] for n in names}) == 1
+    r = result["speedups"]["ntm_ff_python"]
+    assert r["vs"] == "ntm_ff_plain" and result["speedups"]["ntm_ff"]["vs"] == "ntm_ff_python"
+    assert r["eval"] == result["models"]["ntm_ff_python"]["eval"]["seq_per_s"] / result["models"]["ntm_ff_plain"]["eval"]["seq_per_s"]
 
 
 def test_speed_rejects_an_unknown_device_with_one_line(capsys):
@@ -57,7 +57,7 @@ def test_speed_rejects_an_unknown_device_with_one_line(capsys):
 
 
 def test_copy_solve_median_counts_unsolved_seeds_as_infinitely_slow():
-    assert speed._median_inf([3.0, None, 1.0]) == 3.0
-    assert speed._median_inf([3.0, None, None]) is None
-    assert speed._median_inf([2.0, 4.0]) == 3.0
-    assert speed._median_inf([2.0, None]) is None
+    assert speed_solve._median_inf([3.0, None, 1.0]) == 3.0
+    assert speed_solve._median_inf([3.0, None, None]) is None
+    assert speed_solve._median_inf([2.0, 4.0]) == 3.0
+    assert speed_solve._median_inf([2.0, None]) is None

@@ -1,74 +1,15 @@
-"""Memory and addressing of the NTM (Graves 2014 §3.1-3.3), for all heads at once.
+"""Reading, writing and addressing the NTM's memory (Graves 2014 §3.1-3.3), for all heads at once.
 
 The weightings of all heads are one (B, H, N) tensor, read heads first, then write heads, and
-every addressing stage is one batched computation over heads. Everything here is plain torch
-ops (autograd differentiates it); `fused.py` wraps the same forward with a hand-written backward.
+every addressing stage is one batched computation over heads. Plain torch ops, one function per
+equation (autograd differentiates them); `heads.py` puts them together into one step.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import NamedTuple
-
 import torch
-import torch.nn.functional as F
 
 COS_EPS = 1e-8  # cosine similarity: u.v / (|u| |v| + eps), so an all-zero key or row gives 0
 SHARPEN_EPS = 1e-12  # sharpening works on log(w + eps): exact zeros stay finite
-
-
-class HeadParams(NamedTuple):
-    """Activated head parameters (§3.3); H = read heads + write heads, W = write heads."""
-    key: torch.Tensor  # (B, H, M)
-    beta: torch.Tensor  # (B, H, 1) key strength > 0, softplus
-    gamma: torch.Tensor  # (B, H, 1) sharpening >= 1, 1 + softplus
-    gate: torch.Tensor  # (B, H, 1) interpolation gate in (0, 1), sigmoid
-    shift: torch.Tensor  # (B, H, S) softmax over the allowed shifts
-    erase: torch.Tensor  # (B, W, M) in (0, 1), sigmoid
-    add: torch.Tensor  # (B, W, M)
-
-
-@dataclass(frozen=True)
-class HeadLayout:
-    """Where each head parameter sits in the controller's fused head projection.
-
-    Per head (read heads first, then write heads) a block of D = M + 3 + S columns:
-    [key (M), beta, gamma, gate, shift logits (S)]; then the erase vectors (W * M) and the add
-    vectors (W * M) of the write heads. One Linear produces all of it in one matmul.
-    """
-    width: int  # M
-    read_heads: int  # R
-    write_heads: int  # W
-    shifts: tuple[int, ...]
-    key_tanh: bool = True
-    add_tanh: bool = True
-    clip: float = 20.0  # 0 = off
-
-    @property
-    def heads(self) -> int:
-        return self.read_heads + self.write_heads
-
-    @property
-    def block(self) -> int:
-        return self.width + 3 + len(self.shifts)
-
-    @property
-    def size(self) -> int:
-        return self.heads * self.block + 2 * self.write_heads * self.width
-
-    def activate(self, v: torch.Tensor) -> HeadParams:
-        """Raw projection (B, P) -> clipped, activated head parameters (§3.3, Collier & Beel clip)."""
-        B, H, W, M, D = v.shape[0], self.heads, self.write_heads, self.width, self.block
-        u = v.clamp(-self.clip, self.clip) if self.clip > 0 else v
-        A = u[:, :H * D].view(B, H, D)
-        key = torch.tanh(A[..., :M]) if self.key_tanh else A[..., :M]
-        sp = F.softplus(A[..., M:M + 2])  # (B, H, 2): beta, gamma - 1
-        gate = torch.sigmoid(A[..., M + 2:M + 3])
-        shift = torch.softmax(A[..., M + 3:], dim=-1)
-        erase = torch.sigmoid(u[:, H * D:H * D + W * M]).view(B, W, M)
-        add = u[:, H * D + W * M:].view(B, W, M)
-        if self.add_tanh:
-            add = torch.tanh(add)
-        return HeadParams(key, sp[..., :1], sp[..., 1:] + 1, gate, shift, erase, add)
 
 
 def shift_index(shifts, rows: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,24 +71,3 @@ def write(memory, w, erase, add) -> torch.Tensor:
     else:
         keep = (1 - w.unsqueeze(-1) * erase.unsqueeze(-2)).prod(1)  # (B, N, M)
     return torch.baddbmm(memory * keep, w.transpose(1, 2), add)  # + sum_h w_h(i) a_h
-
-
-def memory_step(v, memory, w_prev, layout: HeadLayout, index, read_first: bool = True):
-    """One step of the heads on the memory, differentiable by autograd.
-
-    v (B, P) raw head projection, memory (B,N,M), w_prev (B,H,N) ->
-    (new memory (B,N,M), weightings (B,H,N), reads (B,R,M)).
-    read_first: every head addresses M_{t-1}, reads come from M_{t-1}, then the write.
-    Otherwise the write heads address and write first, and the read heads see M_t."""
-    R = layout.read_heads
-    p = layout.activate(v)
-    if read_first:
-        w = address(memory, w_prev, p.key, p.beta, p.gate, p.shift, p.gamma, index)
-        reads = read(memory, w[:, :R])
-        return write(memory, w[:, R:], p.erase, p.add), w, reads
-    ww = address(memory, w_prev[:, R:], p.key[:, R:], p.beta[:, R:], p.gate[:, R:], p.shift[:, R:],
-                 p.gamma[:, R:], index)
-    memory = write(memory, ww, p.erase, p.add)
-    wr = address(memory, w_prev[:, :R], p.key[:, :R], p.beta[:, :R], p.gate[:, :R], p.shift[:, :R],
-                 p.gamma[:, :R], index)
-    return memory, torch.cat([wr, ww], 1), read(memory, wr)

@@ -1,13 +1,16 @@
 """Options of the Neural Turing Machine, and the paper's sizes per task (Graves 2014, Tables 1-3).
 
-Every choice the paper leaves open is an option here, with the default we picked and why.
+Every choice the paper leaves open is an option here, with the default we picked and why. Which
+code computes the NTM (the readable step, or an accelerated path in `ops/`) is not an option of the
+experiment but a runtime setting (`ops.BACKENDS`): it is not part of a run's identity.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from ntm_bench.errors import BenchError, choices
+from ntm_bench.registry import SpeedRow
 
 
 @dataclass(frozen=True)
@@ -41,24 +44,6 @@ class NTMConfig:
     # 2018: +-20, no NaNs seen). 0 turns clipping off.
     head_clip: float = 20.0
     output_clip: float = 20.0
-    # CPU: flush subnormal floats (< ~1e-38) to zero while the NTM runs (torch.set_flush_denormal,
-    # a per-thread CPU flag that stays on). Sharpened weightings and their products produce
-    # subnormals all the time, and every op on them is ~30x slower; their value is negligible.
-    flush_denormals: bool = True
-    # Hand-written backward for the LSTM controller and, with order="read_first", the memory step
-    # (same numbers as autograd, far fewer graph nodes; tests check it against the equations).
-    fused: bool = True
-    # With fused and order="read_first" (an LSTM controller of any number of layers, or the
-    # feed-forward one): the whole sequence is one graph node with a hand-written backward over
-    # time (`sequence.py`; same numbers up to float rounding). False: one node per step and block
-    # (the `fused.py` path).
-    fused_sequence: bool = True
-    # With fused_sequence on a CPU: run the recurrence on the C++ kernels (`native.py`, built once
-    # per machine with the system's C++ compiler; 2.5x faster at batch 32 and 4.3x at batch 1,
-    # README "Speed"; same equations, different float rounding). "auto": the kernels when they
-    # build, else the Python path with one warning; "always": an error if they do not build;
-    # "never": the Python path.
-    native: Literal["auto", "always", "never"] = "auto"
 
     def __post_init__(self):
         for name in ("memory_rows", "memory_width", "read_heads", "write_heads", "controller_size",
@@ -74,8 +59,7 @@ class NTMConfig:
         if self.controller == "feedforward" and self.controller_layers != 1:
             raise BenchError("NTM option 'controller_layers' must be 1 with controller 'feedforward'")
         for name, allowed in (("controller", ("lstm", "feedforward")), ("order", ("read_first", "write_first")),
-                              ("init_memory", ("constant", "learned", "random")),
-                              ("native", ("auto", "always", "never"))):
+                              ("init_memory", ("constant", "learned", "random"))):
             if getattr(self, name) not in allowed:
                 raise BenchError(f"NTM option {name!r}: {getattr(self, name)!r}; valid: {choices(allowed)}")
 
@@ -113,3 +97,59 @@ PAPER_PARAMS = {
     "graves2014_ff": {"copy": 17162, "repeat_copy": 16712, "associative_recall": 146845,
                       "dynamic_ngrams": 14656, "priority_sort": 508305},
 }
+
+
+@dataclass(frozen=True)
+class RetiredOptions:
+    """Options NTMConfig had until the NTM's code path became a runtime setting (`ops.BACKENDS`,
+    `--ntm-backend`). Older suite files, sweeps and records set them (results/recipe-search swept
+    `native: [always, never]`), so they are still read, as a deprecated spelling of the backend for
+    that run: they stay in the run's options (its run id and config hash stay as recorded) and
+    choose its backend (`backend_from_retired`)."""
+    note: ClassVar[str] = ("the NTM's code path is a runtime setting now (--ntm-backend or $NTM_BENCH_NTM_BACKEND: "
+                           "auto, native, python, plain); native=never means python, always native, "
+                           "fused=false plain, fused_sequence=false python.")
+    native: Literal["auto", "always", "never"] = "auto"  # auto -> auto, always -> native, never -> python
+    fused: bool = True  # False: the readable path (the per-step autograd graph it chose)
+    fused_sequence: bool = True  # False: the python path (its per-step variant is gone; same equations)
+    flush_denormals: bool = True  # always on for a CPU now; False cannot be honoured
+
+    def __post_init__(self):
+        if self.native not in ("auto", "always", "never"):
+            raise BenchError(f"NTM option 'native': {self.native!r}; valid: always, auto, never")
+        if not self.flush_denormals:
+            raise BenchError("NTM option 'flush_denormals: false' is retired: the NTM always flushes subnormal "
+                             "floats on a CPU now; remove the option")
+
+
+def backend_from_retired(retired: RetiredOptions) -> dict:
+    """The constructor's runtime arguments that the retired options ask for: {"backend": name}, or {}
+    where they ask for what was the default (then the runtime setting decides, as for any run)."""
+    if not retired.fused:
+        return {"backend": "plain"}
+    if not retired.fused_sequence:
+        return {"backend": "python"}
+    return {"always": {"backend": "native"}, "never": {"backend": "python"}}.get(retired.native, {})
+
+
+# The NTM's rows in `python run_bench.py speed` (copy batches; ntm_bench/speed.py). Each accelerated
+# path is compared with the one it replaces: native / python, python / plain.
+_PLAIN, _PYTHON = {"NTM_BENCH_NTM_BACKEND": "plain"}, {"NTM_BENCH_NTM_BACKEND": "python"}
+SPEED_ROWS = (
+    SpeedRow("ntm", env={"NTM_BENCH_NTM_BACKEND": "auto"}, baseline="ntm_python", headline=True, solve=True,
+             note="LSTM 100, 128 x 20, 1 + 1 heads; backend auto: the C++ kernels on a CPU"),
+    SpeedRow("ntm_python", env=_PYTHON, baseline="ntm_plain", solve=True,
+             note="the same NTM on the python path"),
+    SpeedRow("ntm_plain", env=_PLAIN, note="the same NTM on the readable path (NTM.step under autograd)"),
+    SpeedRow("ntm_sort", preset=("graves2014", "priority_sort"), env={"NTM_BENCH_NTM_BACKEND": "auto"},
+             baseline="ntm_sort_python", note="graves2014 priority sort: LSTM 2 x 100, 5 + 5 heads"),
+    SpeedRow("ntm_sort_python", preset=("graves2014", "priority_sort"), env=_PYTHON, baseline="ntm_sort_plain",
+             note="the same, python path"),
+    SpeedRow("ntm_sort_plain", preset=("graves2014", "priority_sort"), env=_PLAIN, note="the same, readable path"),
+    SpeedRow("ntm_ff", preset=("graves2014_ff", "associative_recall"), env={"NTM_BENCH_NTM_BACKEND": "auto"},
+             baseline="ntm_ff_python", note="graves2014_ff associative recall: feed-forward 256, 4 + 4 heads"),
+    SpeedRow("ntm_ff_python", preset=("graves2014_ff", "associative_recall"), env=_PYTHON, baseline="ntm_ff_plain",
+             note="the same, python path"),
+    SpeedRow("ntm_ff_plain", preset=("graves2014_ff", "associative_recall"), env=_PLAIN,
+             note="the same, readable path"),
+)

@@ -11,7 +11,6 @@ import math
 import torch
 from torch import nn
 
-from ntm_bench.ntm.fused import ControllerStep, LSTMCell
 
 
 def _uniform(shape, fan: int) -> nn.Parameter:
@@ -27,7 +26,7 @@ class LSTMController(nn.Module):
     Gate order [i, f, o, g]. Initial state: zeros.
     """
 
-    cell = "lstm"  # how the whole-sequence path (`sequence.py`, `kernels.cpp`) names this controller
+    cell = "lstm"  # how the whole-sequence path (`ops/`) names this controller
 
     def __init__(self, input_size: int, read_size: int, size: int, layers: int = 1):
         super().__init__()
@@ -55,27 +54,22 @@ class LSTMController(nn.Module):
         upper = [p for layer in range(1, self.layers) for p in (self.w_up[layer - 1], self.bias[layer])]
         return [self.w_rh, *upper]
 
-    def step(self, xp: torch.Tensor, reads: torch.Tensor, state: tuple, fused: bool = True):
-        """xp (B, 4C) from `project_inputs`, reads (B, R*M) -> (output (B, C), new state).
-
-        fused: the hand-written backward of `fused.py` (one graph node per layer and step)."""
-        cell = LSTMCell.apply if fused else lstm_cell
+    def step(self, xp: torch.Tensor, reads: torch.Tensor, state: tuple):
+        """xp (B, 4C) from `project_inputs`, reads (B, R*M) -> (output (B, C), new state)."""
         h, c = state[0]
-        if fused:
-            h, c = ControllerStep.apply(xp, torch.cat([reads, h], 1), c, self.w_rh)
-        else:
-            h, c = cell(torch.addmm(xp, torch.cat([reads, h], 1), self.w_rh.t()), c)
+        h, c = lstm_cell(torch.addmm(xp, torch.cat([reads, h], 1), self.w_rh.t()), c)
         new = [(h, c)]
         for layer in range(1, self.layers):
             hl, cl = state[layer]
             gates = torch.addmm(self.bias[layer], torch.cat([h, hl], 1), self.w_up[layer - 1].t())
-            h, c = cell(gates, cl)
+            h, c = lstm_cell(gates, cl)
             new.append((h, c))
         return h, tuple(new)
 
 
 def lstm_cell(gates: torch.Tensor, c_prev: torch.Tensor):
-    """The LSTM cell in plain ops (autograd path); same layout as `fused.LSTMCell`."""
+    """The LSTM cell (Hochreiter & Schmidhuber 1997; Graves 2013, eqs. 7-11 without peepholes) from
+    its pre-activation gates (B, 4C), laid out [i, f, o, g]: (h, c), each (B, C)."""
     C = c_prev.shape[1]
     i, f, o = torch.sigmoid(gates[:, :3 * C]).chunk(3, 1)
     c = f * c_prev + i * torch.tanh(gates[:, 3 * C:])
@@ -111,5 +105,6 @@ class FeedForwardController(nn.Module):
         """The weights the whole-sequence path uses in its time loop (the bias is in `project_inputs`)."""
         return [self.w_r]
 
-    def step(self, xp: torch.Tensor, reads: torch.Tensor, state: tuple, fused: bool = True):
+    def step(self, xp: torch.Tensor, reads: torch.Tensor, state: tuple):
+        """xp (B, C) from `project_inputs`, reads (B, R*M) -> (output (B, C), ())."""
         return self.act(torch.addmm(xp, reads, self.w_r.t())), ()

@@ -1,9 +1,7 @@
-"""The NTM's memory bank and read/write heads as modules (Graves 2014 §3.1-3.3).
+"""The NTM's memory bank (Graves 2014 §3.1): its state at the start of every sequence.
 
-`Memory` owns the start of every sequence: the initial memory, read vectors and weightings
-(Collier & Beel 2018), and whether N may change after training. `Heads` owns the fused
-projection from the controller output to every head's parameters and runs one step of all
-heads on the memory (functions in `addressing.py`, hand-written backward in `fused.py`).
+`Memory` owns the initial memory, read vectors and weightings (Collier & Beel 2018), and whether N
+may change after training. The heads that read and write it are in `heads.py`.
 """
 from __future__ import annotations
 
@@ -11,8 +9,6 @@ import torch
 from torch import nn
 
 from ntm_bench.errors import BenchError
-from ntm_bench.ntm.addressing import HeadLayout, memory_step, shift_index
-from ntm_bench.ntm.fused import MemoryStep, Shifter
 
 _PAD_LOGIT = 50.0  # new rows' initial-weighting logit sits this far below the lowest: weight ~e^-50
 _RANDOM_CHUNK = 128  # "random" memory is drawn in seeded chunks of rows, so rows stay put on resize
@@ -90,31 +86,3 @@ class Memory(nn.Module):
 
     def extra_repr(self) -> str:
         return f"rows={self.rows}, width={self.width}, init={self.init!r}"
-
-
-class Heads(nn.Module):
-    """All read and write heads: one Linear from the controller output to every head's
-    parameters (layout in `HeadLayout`), and one step of addressing, reading and writing."""
-
-    def __init__(self, controller_size: int, layout: HeadLayout, read_first: bool = True, fused: bool = True):
-        super().__init__()
-        self.layout, self.read_first, self.fused = layout, read_first, fused
-        self.proj = nn.Linear(controller_size, layout.size)
-
-    @property
-    def transposed(self) -> bool:
-        """True when `step` takes and returns the memory transposed, (B, M, N) (the fused path)."""
-        return self.fused and self.read_first
-
-    def prepare(self, rows: int, device):
-        """Shift helpers for N rows, built once per sequence."""
-        return Shifter(self.layout.shifts, rows, device) if self.transposed else shift_index(
-            self.layout.shifts, rows, device)[0]
-
-    def step(self, h, memory, w_prev, shift):
-        """h (B, C), memory (B,N,M) or, if `transposed`, (B,M,N), w_prev (B,H,N), shift from
-        `prepare` -> (memory in the same layout, w (B,H,N), reads (B,R,M))."""
-        if self.transposed:
-            return MemoryStep.apply(h, self.proj.weight, self.proj.bias, memory, w_prev, self.layout, shift)
-        v = torch.addmm(self.proj.bias, h, self.proj.weight.t())  # (B, P)
-        return memory_step(v, memory, w_prev, self.layout, shift, self.read_first)

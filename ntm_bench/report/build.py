@@ -133,6 +133,9 @@ def _protocol_blocks(results: Results, threshold: float) -> list:
                      f"see the sweep table): {picks}.")
     for env in p["envs"]:
         items.append("Environment: " + ", ".join(f"{k} {v}" for k, v in env.items() if v is not None) + ".")
+    if p.get("code_paths"):  # the NTM's backends round differently: say which code each phase ran on
+        items.append("Code paths: " + "; ".join(f"{m}: " + ", ".join(f"{t} ({n} runs)" for t, n in sorted(v.items()))
+                                                for m, v in sorted(p["code_paths"].items())) + ".")
     how = (f"Every number is computed from the run records. Each run is evaluated at its best checkpoint by "
            f"validation score (on held-out sequences from the training range). Per-run values come first "
            f"(e.g. one run's mean over its unseen test points), then the seeds are aggregated: mean ± sample "

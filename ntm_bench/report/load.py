@@ -336,6 +336,16 @@ def _label(point: tuple, axes: list) -> str:
     return ",".join(f"{a}={v}" for a, v in zip(axes, point))
 
 
+def code_path(summary: dict) -> dict:
+    """{"train": ..., "eval": ..., "trace": ...}: the code path each phase of a run ran on (the NTM's
+    backends, README "Speed"); from `env.code_path`, or from a record before it, `env.ntm_kernels`
+    (the training path); {} for a model with one path."""
+    env = summary.get("env") if isinstance(summary.get("env"), dict) else {}
+    if isinstance(env.get("code_path"), dict):
+        return dict(env["code_path"])
+    return {"train": env["ntm_kernels"]} if env.get("ntm_kernels") else {}
+
+
 def protocol(results: Results) -> dict:
     """What was run, from the records: suite, seeds, budgets, training ranges, test points, environment.
 
@@ -346,6 +356,14 @@ def protocol(results: Results) -> dict:
                                                             "threads", "deterministic", "git_commit")}, sort_keys=True)
                    for rec in records if isinstance(rec.env, dict)})
     trains = sorted({json.dumps(rec.train or {}, sort_keys=True) for rec in records})
+    paths: dict = {}  # model label -> {path description: runs}
+    for rec in records:
+        cp = code_path({"env": rec.env})
+        if cp:
+            text = ", ".join(f"{phase} {p}" for phase, p in cp.items())
+            label = rec.model.label if rec.model is not None else "?"
+            paths.setdefault(label, {}).setdefault(text, 0)
+            paths[label][text] += 1
     return {
         "suite": suite.get("name") or ", ".join(sorted({str(x) for x in runs["suite"].dropna()})) or "—",
         "seeds": list(suite.get("seeds") or sorted({int(x) for x in runs["seed"].dropna()})),
@@ -355,6 +373,7 @@ def protocol(results: Results) -> dict:
         "tasks": results.tasks,
         "models": sorted(set(runs["model"])),
         "envs": [json.loads(e) for e in envs],
+        "code_paths": paths,
         "n_runs": len(runs),
         "n_ok": int((runs["status"] == "ok").sum()),
     }

@@ -14,6 +14,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from ntm_bench.report.load import code_path
+
 HERE = Path(__file__).parent
 TARGET = 0.1  # the search's criterion: <= 0.1 bit errors per sequence on validation
 
@@ -50,7 +52,7 @@ def main(argv):
             if cfg["model"]["model"] != "ntm":
                 path = "-"
             else:
-                path = (s or {}).get("env", {}).get("ntm_kernels") or cfg["model"]["options"].get("native", "auto")
+                path = code_path(s or {}).get("train") or cfg["model"]["options"].get("native", "auto")
                 path = {"always": "native", "auto": "native", "never": "python"}.get(path, path)
             groups[(cfg["task"]["label"], cfg["model"]["label"], recipe(cfg), path)].append((cfg["seed"], s, curve))
         for (task, model, rec, path), items in sorted(groups.items()):

@@ -1,12 +1,12 @@
 // The NTM's whole-sequence recurrence on a CPU, forward and backward, in C++ (see native.py).
 //
-// The same computation as sequence.py + fused.py (an LSTM controller of any number of layers or a
+// The same computation as sequence.py + step.py (an LSTM controller of any number of layers or a
 // feed-forward controller, read-first heads, Graves 2014 §3), written as loops per sequence in the
 // batch instead of ~110 small torch ops per time step: on a CPU those ops cost more in per-op
 // overhead than in arithmetic. The controller's matmuls and its vectorised activations stay torch
 // calls (at::addmm / at::mm / at::tanh_out ...); everything between them is here.
 // Memory Q is kept transposed, (M, N) per sequence, so loops over the N rows are contiguous.
-// tests/test_ntm.py checks this against the Python path and the literal equations (float64).
+// tests/test_ntm_paths.py checks this against the other paths and the literal equations (float64).
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
@@ -21,7 +21,7 @@ namespace {
 
 constexpr double kCosEps = 1e-8;       // addressing.COS_EPS
 constexpr double kSharpenEps = 1e-12;  // addressing.SHARPEN_EPS
-constexpr double kTiny = 1e-30;        // fused._TINY
+constexpr double kTiny = 1e-30;        // step._TINY
 
 struct Layout {
   int64_t M, R, W, H, S, D, P, N;
@@ -126,7 +126,7 @@ template <typename T> inline T dot_shifted(const T* x, const T* y, int64_t sh, i
   return dot(x, y + sh, N - sh) + dot(x + N - sh, y, sh);
 }
 
-// One memory step of one sequence (fused.memory_forward): raw head projection v (P), Q (M x N),
+// One memory step of one sequence (step.memory_forward): raw head projection v (P), Q (M x N),
 // w_prev (H x N) -> Qn (M x N), w (H x N), reads (R x M); aux receives what the backward needs.
 template <typename T>
 void memory_forward(const Layout& L, const T* v, const T* Q, const T* wprev, T* Qn, T* w, T* reads, T* aux) {
@@ -206,7 +206,7 @@ void memory_forward(const Layout& L, const T* v, const T* Q, const T* wprev, T* 
   }
 }
 
-// Its backward (fused.memory_backward): from dQn (M x N) and dw (H x N), the gradients of
+// Its backward (step.memory_backward): from dQn (M x N) and dw (H x N), the gradients of
 // Q_t and w_t, and d_reads (R x M) -> dQ (M x N) and dwprev (H x N) for step t - 1, dv (P).
 template <typename T>
 void memory_backward(const Layout& L, const T* v, const T* Q, const T* wprev, const T* w, const T* aux,

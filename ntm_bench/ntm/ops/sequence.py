@@ -1,8 +1,11 @@
-"""The whole NTM recurrence (controller + read-first heads) as ONE autograd node.
+"""The NTM's "python" path: the whole recurrence (controller + read-first heads) as ONE autograd node.
 
-`NTMSequence` runs the time loop of controller + memory step (`fused.memory_forward`) without
-recording, then, in its backward, the reverse time loop by hand (`fused.memory_backward`, the
-controller's chain rule), so autograd sees one node per sequence instead of several per step.
+`python_sequence` has the signature of the readable `ntm.run_steps`. With gradients it runs
+`NTMSequence`, which runs the time loop of controller + memory step (`step.memory_forward`) without
+recording, then, in its backward, the reverse time loop by hand (`step.memory_backward`, the
+controller's chain rule), so autograd sees one node per sequence instead of ~100 per step.
+Without gradients (evaluation, traces) it runs a step loop of the same forward that keeps one
+memory at a time (`step_loop`).
 The gradients of the recurrent weights (the controller's, the head projection) are not summed
 step by step: the per-step gradients of their outputs are written into (T, B, .) buffers and each
 weight's gradient is then one matmul over all T * B rows.
@@ -15,7 +18,7 @@ whose row t + 1 is [r_t, h_t], h_t the controller's output (its top layer); row 
 initial reads and h. Row t is then the controller's input at step t (Graves 2014 §3: [x_t,
 r_{t-1}], the x_t part projected before the loop; a one-layer LSTM also reads its own h_{t-1}
 there) and row t + 1 what the output layer sees, so nothing is concatenated per step.
-`tests/test_ntm.py` checks this path against autograd on plain ops and against the literal
+`tests/test_ntm_paths.py` checks this path against the readable one and against the literal
 equations (float64).
 """
 from __future__ import annotations
@@ -23,11 +26,96 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from ntm_bench.ntm.fused import activation_jacobian, memory_backward, memory_forward
+import torch.nn.functional as F
+
+from ntm_bench.ntm.ops.step import Shifter, activation_jacobian, cell_forward, memory_backward, memory_forward
+
+
+def python_sequence(model, x, state, record=()):
+    """`ntm.run_steps` on the Python path: x (B, T, I), state -> (logits (B, T, O), final state,
+    records). With gradients: one `NTMSequence` node (nothing recorded); without: `step_loop`,
+    which records the weightings ("w") and memories ("memory") named in `record`."""
+    if not torch.is_grad_enabled():
+        return step_loop(model, x, state, record)
+    assert not record, "traces with gradients take the readable path (ops.select)"
+    shifter = Shifter(model.heads.layout.shifts, state.memory.shape[1], x.device)
+    return sequence_outputs(model, state, *NTMSequence.apply(shifter, *sequence_args(model, x, state)))
+
+
+def sequence_args(model, x, state) -> tuple:
+    """NTMSequence's inputs (less the shifter) from an NTM, its input x (B, T, I) and state."""
+    ctrl, B, C = state.controller, x.shape[0], model.cfg.controller_size
+    # every LSTM layer's (h, c) as (L, B, C) each; a feed-forward controller has none
+    h0 = torch.stack([h for h, _ in ctrl]) if ctrl else x.new_empty(0, B, C)
+    c0 = torch.stack([c for _, c in ctrl]) if ctrl else x.new_empty(0, B, C)
+    Q = state.memory.transpose(1, 2).contiguous()  # (B, M, N), see step.memory_forward
+    w = torch.cat([state.read_weights, state.write_weights], 1)  # (B, H, N)
+    xp = model.controller.project_inputs(x.transpose(0, 1))  # (T, B, 4C or C)
+    return (model.heads.layout, model.controller.cell, xp, Q, w, state.reads, h0, c0, model.heads.proj.weight,
+            model.heads.proj.bias, *model.controller.sequence_weights())
+
+
+def sequence_outputs(model, state, HR, Q, w, hs, cs):
+    """(logits (B, T, O), final state, {}) from NTMSequence's outputs."""
+    from ntm_bench.ntm.ntm import NTMState
+
+    C, R = model.cfg.controller_size, model.cfg.read_heads
+    RM = state.reads.shape[1] * state.reads.shape[2]
+    reads, ctrl = HR[-1, :, :RM].view(state.reads.shape), tuple(zip(hs, cs))
+    # HR[t + 1] = [r_t, h_t]: the output layer's columns [h, r] swapped to match
+    w_out = torch.cat([model.output.weight[:, C:], model.output.weight[:, :C]], 1)
+    logits = model.clip(F.linear(HR[1:], w_out, model.output.bias))
+    return logits.transpose(0, 1), NTMState(Q.transpose(1, 2), w[:, :R], w[:, R:], reads, ctrl), {}
+
+
+def step_loop(model, x, state, record=()):
+    """The Python path without gradients, step by step: one memory at a time, and the weightings
+    ("w": (B, T, H, N)) and memories ("memory": (B, T, N, M)) named in `record`."""
+    from ntm_bench.ntm.ntm import NTMState
+
+    B, T, _ = x.shape
+    layout, ctrl, reads = model.heads.layout, state.controller, state.reads
+    shifter = Shifter(layout.shifts, state.memory.shape[1], x.device)
+    Q = state.memory.transpose(1, 2).contiguous()  # (B, M, N)
+    w = torch.cat([state.read_weights, state.write_weights], 1)
+    weight, bias = model.heads.proj.weight, model.heads.proj.bias
+    xp = model.controller.project_inputs(x.transpose(0, 1)).unbind(0)  # T x (B, 4C or C)
+    hs, rs, ws, ms = [], [], [], []
+    for t in range(T):
+        h, ctrl = _controller_step(model.controller, xp[t], reads.reshape(B, -1), ctrl)
+        Q, w, reads, _ = memory_forward(torch.addmm(bias, h, weight.t()), Q, w, layout, shifter)
+        hs.append(h)
+        rs.append(reads)
+        if "w" in record:
+            ws.append(w)
+        if "memory" in record:
+            ms.append(Q.transpose(1, 2))
+    out = torch.cat([torch.stack(hs), torch.stack(rs).view(T, B, -1)], -1)  # (T, B, C + R*M)
+    logits = model.clip(model.output(out))
+    R = model.cfg.read_heads
+    records = {"w": torch.stack(ws, 1)} if ws else {}
+    if ms:
+        records["memory"] = torch.stack(ms, 1)
+    return logits.transpose(0, 1), NTMState(Q.transpose(1, 2), w[:, :R], w[:, R:], reads, ctrl), records
+
+
+def _controller_step(controller, xp, reads, state):
+    """`controller.step` without autograd recording, its LSTM cell as `step.cell_forward`."""
+    if controller.cell != "lstm":
+        return controller.act(torch.addmm(xp, reads, controller.w_r.t())), ()
+    h, c = state[0]
+    h, c, _ = cell_forward(torch.addmm(xp, torch.cat([reads, h], 1), controller.w_rh.t()), c)
+    new = [(h, c)]
+    for layer in range(1, controller.layers):
+        hl, cl = state[layer]
+        h, c, _ = cell_forward(torch.addmm(controller.bias[layer], torch.cat([h, hl], 1),
+                                           controller.w_up[layer - 1].t()), cl)
+        new.append((h, c))
+    return h, tuple(new)
 
 
 class NTMSequence(torch.autograd.Function):
-    """Inputs: shifter and layout as for `fused.MemoryStep`; cell, the controller: "lstm", or a
+    """Inputs: shifter (`step.Shifter`) and layout (`heads.HeadLayout`); cell, the controller: "lstm", or a
     feed-forward layer's activation ("tanh", "relu", "sigmoid"); xp (T, B, G) the controller's
     first-layer pre-activations from x_t (bias included; G = 4C for an LSTM, C feed-forward);
     Q0 (B, M, N) the initial memory transposed, w0 (B, H, N), r0 (B, R, M); h0 and c0 (L, B, C)

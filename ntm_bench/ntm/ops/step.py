@@ -1,55 +1,30 @@
-"""Hand-written backward passes for the per-step blocks of the NTM: one graph node each.
+"""One step of the NTM's heads on the memory, forward and hand-written backward, for the Python path.
 
-`MemoryStep`: head projection, addressing, read and write (§3); `ControllerStep`: the first LSTM
-layer's matmul and cell; `LSTMCell`: the cell of higher layers.
-
-Why: an NTM step is ~50 tiny tensor ops; under autograd each op costs a graph node in the
-forward and a node call in the backward, and on a CPU that overhead, not arithmetic, is most of
-the time. Here the forward runs without recording, saves what the backward needs, and the
-backward is the chain rule written out. `tests/test_ntm.py` checks both against autograd on
-the plain ops of `addressing.py` (float64, outputs and gradients).
+`memory_forward`: head activations, addressing, read and write (Graves 2014 §3), the same
+equations as `heads.heads_step`; `memory_backward`: the chain rule written out. `sequence.py` runs
+them over time without autograd recording: an NTM step is ~50 tiny tensor ops, and on a CPU the
+per-op overhead of autograd, not the arithmetic, would be most of the time. `cell_forward`: the
+LSTM cell, as the step loop without gradients computes it. `tests/test_ntm_paths.py` checks the
+Python path against the readable one and the literal equations (float64, outputs and gradients).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch.autograd.function import once_differentiable
 
-from ntm_bench.ntm.addressing import COS_EPS, SHARPEN_EPS, HeadLayout, shift_index
+from ntm_bench.ntm.addressing import COS_EPS, SHARPEN_EPS, shift_index
+from ntm_bench.ntm.heads import HeadLayout
 
 _TINY = 1e-30  # x / max(|x|, tiny): the gradient of a norm at 0 is 0, as autograd's
 
 
-class MemoryStep(torch.autograd.Function):
-    """`addressing.memory_step(..., read_first=True)` with a hand-written backward.
-
-    The memory is kept transposed, Q = M^T (B, M, N): on a CPU, row norms (a sum over dim 1)
-    and the matmuls against Q are then contiguous and several times faster than on (B, N, M).
-    Inputs h (B,C), the head projection's weight (P,C) and bias (P,), Q (B,M,N), w_prev (B,H,N);
-    outputs (Q_t (B,M,N), w (B,H,N), reads (B,R,M)). Subnormal floats are best flushed (see
-    NTMConfig.flush_denormals): sharpened weightings are full of them.
-    """
-
-    @staticmethod
-    def forward(ctx, h, weight, bias, Q, w_prev, layout: HeadLayout, shifter):
-        """h (B, C) controller output, weight (P, C) and bias (P,) of the head projection."""
-        Q_new, w, reads, ctx.saved = memory_forward(torch.addmm(bias, h, weight.t()), Q, w_prev, layout, shifter)
-        ctx.save_for_backward(h, weight)
-        ctx.layout, ctx.shifter = layout, shifter
-        return Q_new, w, reads
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, d_Qn, d_w, d_reads):
-        h, weight = ctx.saved_tensors
-        d_v, d_Q, d_wprev = memory_backward(ctx.saved, ctx.layout, ctx.shifter, d_Qn, d_w, d_reads)
-        d_weight, d_bias = _weight_grads(d_v, h)
-        return d_v.mm(weight), d_weight, d_bias, d_Q, d_wprev, None, None
-
-
 def memory_forward(v, Q, w_prev, layout: HeadLayout, shifter):
-    """`MemoryStep`'s forward from the raw head projection v (B, P): (Q_t, w, reads, saved),
-    `saved` being what `memory_backward` needs. Run without autograd recording."""
+    """One read-first step from the raw head projection v (B, P): (Q_t, w, reads, saved), `saved`
+    being what `memory_backward` needs. Run without autograd recording.
+
+    The memory is kept transposed, Q = M^T (B, M, N): on a CPU, row norms (a sum over dim 1) and
+    the matmuls against Q are then contiguous and several times faster than on (B, N, M). Subnormal
+    floats are best flushed (the NTM does so on a CPU): sharpened weightings are full of them."""
     B, M, N = Q.shape
     R, W, H, D = layout.read_heads, layout.write_heads, layout.heads, layout.block
     c = layout.clip
@@ -251,31 +226,9 @@ class Shifter:
         return d_w, d_s
 
 
-def _weight_grads(d_out, x):
-    """Gradients of W and b in out = x W^T + b: (d_out^T x, sum of d_out over the batch)."""
-    return d_out.t().mm(x), d_out.sum(0)
-
-
-class ControllerStep(torch.autograd.Function):
-    """First LSTM layer's step: gates = xp + [reads, h] W^T, then the cell (`LSTMCell`).
-
-    xp (B, 4C) the input projection, inp (B, R*M + C), c_prev (B, C), weight (4C, R*M + C)."""
-
-    @staticmethod
-    def forward(ctx, xp, inp, c_prev, weight):
-        h, c, saved = _cell_forward(torch.addmm(xp, inp, weight.t()), c_prev)
-        ctx.save_for_backward(*saved, inp, weight)
-        return h, c
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, d_h, d_c):
-        sig, gg, c_prev, tc, inp, weight = ctx.saved_tensors
-        d_gates, d_cprev = _cell_backward(sig, gg, c_prev, tc, d_h, d_c)
-        return d_gates, d_gates.mm(weight), d_cprev, d_gates.t().mm(inp)
-
-
-def _cell_forward(gates, c_prev):
+def cell_forward(gates, c_prev):
+    """The LSTM cell from its pre-activation gates (B, 4C), laid out [i, f, o, g] (Graves 2013, eqs.
+    7-11 without peepholes): (h, c, what a backward needs)."""
     C = c_prev.shape[1]
     sig = torch.sigmoid(gates[:, :3 * C])  # (B, 3C): input, forget, output gates
     gg = torch.tanh(gates[:, 3 * C:])  # (B, C): candidate
@@ -283,27 +236,3 @@ def _cell_forward(gates, c_prev):
     c = torch.addcmul(f * c_prev, i, gg)
     tc = torch.tanh(c)
     return o * tc, c, (sig, gg, c_prev, tc)
-
-
-def _cell_backward(sig, gg, c_prev, tc, d_h, d_c):
-    i, f, o = sig.chunk(3, 1)
-    d_c = d_c + d_h * o * (1 - tc * tc)
-    d_sig = torch.cat([d_c * gg, d_c * c_prev, d_h * tc], 1) * sig * (1 - sig)
-    d_gg = d_c * i * (1 - gg * gg)
-    return torch.cat([d_sig, d_gg], 1), d_c * f
-
-
-class LSTMCell(torch.autograd.Function):
-    """LSTM cell update from pre-activation gates (B, 4C) laid out [i, f, o, g] (Hochreiter &
-    Schmidhuber 1997; Graves 2013, eqs. 7-11 without peepholes). Returns (h, c), each (B, C)."""
-
-    @staticmethod
-    def forward(ctx, gates, c_prev):
-        h, c, saved = _cell_forward(gates, c_prev)
-        ctx.save_for_backward(*saved)
-        return h, c
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, d_h, d_c):
-        return _cell_backward(*ctx.saved_tensors, d_h, d_c)

@@ -1,7 +1,7 @@
-"""The NTM's whole-sequence recurrence in C++ (`kernels.cpp`), built on first use.
+"""The NTM's "native" path: the whole-sequence recurrence in C++ (`kernels.cpp`), built on first use.
 
-Why: after `sequence.py` the NTM is still ~110 small torch ops per time step, and on a CPU
-their per-op overhead, not the arithmetic, is most of a training step. `kernels.cpp` runs the
+Why: after `sequence.py` (the "python" path) the NTM is still ~110 small torch ops per time step,
+and on a CPU their per-op overhead, not the arithmetic, is most of a training step. `kernels.cpp` runs the
 same recurrence (an LSTM controller of any number of layers or a feed-forward controller,
 read-first heads) as plain loops per sequence, with only the controller's matmuls and vectorised
 activations left to torch. Same equations, different float rounding; the tests
@@ -12,7 +12,7 @@ other tool. The library is cached under `$NTM_BENCH_CACHE` (default ~/.cache/ntm
 the source, torch's version, the compiler and this CPU, so a machine compiles it once (~15-30 s)
 and every later process only loads it. Built with -march=native: results are bitwise
 reproducible on one machine, not across CPU models. Without a compiler, or if the build fails,
-`NTMConfig.native="auto"` warns once and uses the Python path; `native="always"` raises.
+the backend "auto" warns once and uses the Python path; "native" raises (`ops.select`).
 """
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ def prepare() -> None:
     """Build the kernels now if they are not built yet (saying so on stderr), so that no timed run
     pays for the build; if they cannot be built, say once that the NTM will use its Python path."""
     if not available(announce=lambda msg: print(msg, file=sys.stderr, flush=True)):
-        print(f"note: the NTM's C++ kernels are not available ({error()}); NTM runs with native='auto' "
+        print(f"note: the NTM's C++ kernels are not available ({error()}); NTM runs with backend 'auto' "
               f"use its slower Python path", file=sys.stderr)
         _state["warned"] = True  # said once is enough
 
@@ -133,22 +133,21 @@ def error() -> str:
     return _state.get("error", "")
 
 
-def usable(mode: str, device: torch.device, dtype: torch.dtype) -> bool:
-    """Whether the NTM with option native=`mode` ("auto", "always", "never") runs on the kernels."""
-    if mode == "never":
-        return False
+def usable(required: bool, device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether the kernels can run this NTM (a CPU, float32/64, built); `required` (backend
+    "native"): BenchError instead of False, and no warning."""
     if device.type != "cpu" or dtype not in (torch.float32, torch.float64):
-        if mode == "always":
-            raise BenchError(f"NTM option native='always': the C++ kernels run on a CPU in float32/float64, "
-                             f"not on {device.type} in {dtype}; use native='auto' or 'never'")
+        if required:
+            raise BenchError(f"NTM backend 'native': the C++ kernels run on a CPU in float32/float64, "
+                             f"not on {device.type} in {dtype}; use backend 'auto' or 'python'")
         return False
     if available():
         return True
-    if mode == "always":
-        raise BenchError(f"NTM option native='always', but the C++ kernels are not available: {error()}")
+    if required:
+        raise BenchError(f"NTM backend 'native', but the C++ kernels are not available: {error()}")
     if not _state.get("warned"):
         warnings.warn(f"ntm_bench: the NTM's C++ kernels are not available ({error()}); using the slower "
-                      f"Python path (NTM option native='never' silences this)", stacklevel=2)
+                      f"Python path (--ntm-backend python silences this)", stacklevel=2)
         _state["warned"] = True
     return False
 
@@ -195,3 +194,18 @@ def run_inference(layout, cell, xp, Q, w, r0, h0, c0, weight, bias, *cell_weight
     grow with the length (evaluation)."""
     HR, Qf, wf, hf, cf, *_ = _call(layout, cell, xp, Q, w, r0, h0, c0, weight, bias, cell_weights, save=False)
     return HR, Qf, wf, hf, cf
+
+
+def native_sequence(model, x, state, record: bool = False):
+    """`ntm.run_steps` on the C++ kernels: x (B, T, I), state -> (logits (B, T, O) before the output
+    clip, final state, {}). With gradients the kernels save what their backward needs; without,
+    nothing per step (evaluation memory does not grow with the length). No traces (`record`)."""
+    from ntm_bench.ntm.ops.sequence import sequence_args, sequence_outputs
+
+    assert not record, "the kernels record no weightings: ops.select gives traces the python path"
+    args = sequence_args(model, x, state)
+    if torch.is_grad_enabled():
+        out = NativeSequence.apply(*args)
+    else:
+        out = run_inference(*args)
+    return sequence_outputs(model, state, *out)

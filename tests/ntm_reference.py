@@ -1,8 +1,8 @@
 """A plain, literal NTM forward pass, for testing the fast one (Graves 2014 §3, eqs. 2-9).
 
 One head at a time, one equation per line, powers and rolls as written in the paper, using the
-parameters of a built `NTM` (reading its fused matrices column block by column block). Slow on
-purpose; `tests/test_ntm.py` checks the model's outputs and gradients against it.
+parameters of a built `NTM` (reading its matrices column block by column block). Slow on purpose;
+`tests/test_ntm_paths.py` checks every code path of the model (outputs and gradients) against it.
 """
 from __future__ import annotations
 
