@@ -14,7 +14,8 @@ from pathlib import Path
 from ntm_bench import compare, registry
 from ntm_bench.config import sweep_label, to_dict
 from ntm_bench.errors import BenchError
-from ntm_bench.executors import run_dask, run_parallel, run_serial
+from ntm_bench.executors import run_parallel, run_serial
+from ntm_bench.executors_dask import run_dask
 from ntm_bench.loggers import check_logger
 from ntm_bench.records import atomic_write_json, portable_path, read_summary, summary_problem
 from ntm_bench.spec import RunSpec, Suite

@@ -177,7 +177,7 @@ def test_dask_executor_refuses_a_plugin_the_workers_cannot_see(cluster, tmp_path
     import dataclasses
 
     from ntm_bench.errors import BenchError
-    from ntm_bench.executors import run_dask
+    from ntm_bench.executors_dask import run_dask
 
     spec = load_suite("smoke", tasks=["copy"], models=["lstm"]).runs()[0]
     spec = dataclasses.replace(spec, plugins=(str(tmp_path / "elsewhere" / "model.py"),))
