@@ -20,10 +20,6 @@ float32/float64 when it builds, else the torch path with one warning), "always",
 """
 from __future__ import annotations
 
-import hashlib
-import os
-import subprocess
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -39,30 +35,12 @@ _state: dict = {}
 
 
 def _target(cxx: str) -> Path:
-    version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
-    key = "\0".join([SOURCE.read_text(), torch.__version__, version, ntm_native._cpu_id(), *ntm_native.FLAGS])
-    return ntm_native.cache_dir() / hashlib.sha256(key.encode()).hexdigest()[:16] / "dnc_kernels.so"
+    """The cached library of dnc_kernels.cpp (the NTM's build cache and compiler flags)."""
+    return ntm_native._target(cxx, SOURCE, "dnc_kernels.so")
 
 
 def _build(cxx: str, target: Path) -> None:
-    torch_dir = Path(torch.__file__).parent
-    include = torch_dir / "include"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)  # concurrent builds: last rename wins
-    os.close(fd)
-    try:
-        cmd = [cxx, *ntm_native.FLAGS, f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}",
-               f"-I{include}", f"-I{include / 'torch' / 'csrc' / 'api' / 'include'}", str(SOURCE),
-               f"-L{torch_dir / 'lib'}", "-ltorch_cpu", "-lc10", f"-Wl,-rpath,{torch_dir / 'lib'}", "-o", tmp]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            lines = proc.stderr.strip().splitlines()
-            first = next((ln for ln in lines if "error" in ln), lines[-1] if lines else "(no output)")
-            raise RuntimeError(f"{cxx} failed: {first.strip()}")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    ntm_native._build(cxx, target, SOURCE)
 
 
 def available() -> bool:

@@ -66,28 +66,28 @@ def _cpu_id() -> str:
         return platform.processor()
 
 
-def _command(cxx: str, output: str) -> list[str]:
+def _command(cxx: str, output: str, source: Path = SOURCE) -> list[str]:
     torch_dir = Path(torch.__file__).parent
     include = torch_dir / "include"
     return [cxx, *FLAGS, f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}", f"-I{include}",
-            f"-I{include / 'torch' / 'csrc' / 'api' / 'include'}", str(SOURCE), f"-L{torch_dir / 'lib'}",
+            f"-I{include / 'torch' / 'csrc' / 'api' / 'include'}", str(source), f"-L{torch_dir / 'lib'}",
             "-ltorch_cpu", "-lc10", f"-Wl,-rpath,{torch_dir / 'lib'}", "-o", output]
 
 
-def _target(cxx: str) -> Path:
+def _target(cxx: str, source: Path = SOURCE, name: str = "ntm_kernels.so") -> Path:
     """Where the library for this source, torch version, compiler, flags and CPU lives in the cache
-    (shared by every clone and environment on the machine)."""
+    (shared by every clone and environment on the machine). The DNC's C++ step uses it too."""
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
-    key = "\0".join([SOURCE.read_text(), torch.__version__, version, _cpu_id(), *FLAGS])
-    return cache_dir() / hashlib.sha256(key.encode()).hexdigest()[:16] / "ntm_kernels.so"
+    key = "\0".join([source.read_text(), torch.__version__, version, _cpu_id(), *FLAGS])
+    return cache_dir() / hashlib.sha256(key.encode()).hexdigest()[:16] / name
 
 
-def _build(cxx: str, target: Path) -> None:
+def _build(cxx: str, target: Path, source: Path = SOURCE) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)  # concurrent builds: last rename wins
     os.close(fd)
     try:
-        proc = subprocess.run(_command(cxx, tmp), capture_output=True, text=True)
+        proc = subprocess.run(_command(cxx, tmp, source), capture_output=True, text=True)
         if proc.returncode != 0:  # the first error line is the one that says what is wrong
             lines = proc.stderr.strip().splitlines()
             first = next((ln for ln in lines if "error" in ln), lines[-1] if lines else "(no output)")
