@@ -2,7 +2,7 @@
 
 Each task maps an input string over a small alphabet to an output string (one symbol for the
 classification tasks). A task defines `vocabulary` (input symbols), `classes` (output symbols),
-`draw_string(n, rng)` (a random input of length n) and `answer(string)` (the output, a pure function
+`draw_string(n, rng)` (a random input of length n; by default uniform symbols) and `answer(string)` (the output, a pure function
 of the input); this base class lays both out as one batch, the way the benchmark feeds its models
 (its `make_model_with_empty_targets`): the input string, then `output_length` steps that carry an
 "empty" symbol and on which the model writes the output.
@@ -75,7 +75,8 @@ class ChomskyTask(Task):
         return 1
 
     def draw_string(self, n: int, rng: random.Random) -> list[int]:
-        raise NotImplementedError
+        """A random input of length n; by default each symbol uniform over the vocabulary."""
+        return [rng.randrange(self.vocabulary) for _ in range(n)]
 
     def answer(self, string: list[int]) -> list[int]:
         raise NotImplementedError

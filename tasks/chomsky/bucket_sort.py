@@ -2,7 +2,6 @@
 Layout in tasks/chomsky/base.py."""
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -43,9 +42,6 @@ class BucketSort(ChomskyTask):
 
     def output_length(self, m: int) -> int:
         return m
-
-    def draw_string(self, n: int, rng: random.Random) -> list[int]:
-        return [rng.randrange(self.vocab_size) for _ in range(n)]
 
     def answer(self, string: list[int]) -> list[int]:
         return sorted(string)

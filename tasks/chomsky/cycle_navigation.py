@@ -2,7 +2,6 @@
 Layout in tasks/chomsky/base.py."""
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -38,9 +37,6 @@ class CycleNavigation(ChomskyTask):
     @property
     def classes(self) -> int:
         return self.cycle_length
-
-    def draw_string(self, n: int, rng: random.Random) -> list[int]:
-        return [rng.randrange(3) for _ in range(n)]
 
     def answer(self, string: list[int]) -> list[int]:
         return [sum(a - 1 for a in string) % self.cycle_length]

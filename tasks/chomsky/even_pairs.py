@@ -2,7 +2,6 @@
 Layout in tasks/chomsky/base.py."""
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -28,9 +27,6 @@ class EvenPairs(ChomskyTask):
 
     vocabulary = 2
     classes = 2
-
-    def draw_string(self, n: int, rng: random.Random) -> list[int]:
-        return [rng.randrange(2) for _ in range(n)]
 
     def answer(self, string: list[int]) -> list[int]:
         return [sum(a != b for a, b in zip(string, string[1:])) % 2]
