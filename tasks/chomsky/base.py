@@ -36,6 +36,7 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
+from ntm_bench.errors import BenchError
 from tasks.base import Batch, Point, Task, as_tuple
 
 # Delétang et al. 2023, §4: train on lengths U{1..40}, test on every length 41..500. The default
@@ -134,3 +135,19 @@ def bits_of(value: int, width: int = 0, little_endian: bool = True) -> list[int]
 def value_of(digits: list[int], little_endian: bool = True) -> int:
     seq = digits if little_endian else digits[::-1]
     return sum(d << i for i, d in enumerate(seq))
+
+
+@dataclass(frozen=True)
+class ModularTask(ChomskyTask):
+    """The mod-`modulus` arithmetic tasks (modular_arithmetic, modular_arithmetic_brackets,
+    solve_equation): digits 0..modulus-1 first in the vocabulary, the answer one residue."""
+
+    modulus: int = 5  # Delétang et al. 2023: arithmetic mod 5
+
+    def __post_init__(self):
+        if self.modulus < 2:
+            raise BenchError(f"task {self.name!r}: modulus must be at least 2, got {self.modulus!r}")
+
+    @property
+    def classes(self) -> int:
+        return self.modulus

@@ -7,14 +7,13 @@ import random
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ntm_bench.errors import BenchError
 from ntm_bench.registry import register_task
-from tasks.chomsky.base import ChomskyTask
+from tasks.chomsky.base import ModularTask
 
 
 @register_task("modular_arithmetic")
 @dataclass(frozen=True)
-class ModularArithmetic(ChomskyTask):
+class ModularArithmetic(ModularTask):
     """The value mod 5 of an expression of digits and + - * without brackets (* binds first).
 
     length: n, the expression length; expressions alternate digit, operator, digit, ..., so they have
@@ -28,22 +27,13 @@ class ModularArithmetic(ChomskyTask):
         0 * 1 + 4 * 3 - 2 -> 0  (10 mod 5)
     """
 
-    modulus: int = 5  # Delétang et al. 2023: arithmetic mod 5
 
     version: ClassVar[int] = 1
     level: ClassVar[str] = "regular"
 
-    def __post_init__(self):
-        if self.modulus < 2:
-            raise BenchError(f"task {self.name!r}: modulus must be at least 2, got {self.modulus!r}")
-
     @property
     def vocabulary(self) -> int:
         return self.modulus + 3  # digits, + - *
-
-    @property
-    def classes(self) -> int:
-        return self.modulus
 
     def input_length(self, n: int) -> int:
         return n if n % 2 else n - 1

@@ -7,9 +7,8 @@ import random
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ntm_bench.errors import BenchError
 from ntm_bench.registry import register_task
-from tasks.chomsky.base import ChomskyTask
+from tasks.chomsky.base import ModularTask
 
 
 def expression(n: int, modulus: int, mult: bool, rng: random.Random, sym: dict) -> tuple[list[int], int]:
@@ -61,7 +60,7 @@ def evaluate(tokens: list[int], modulus: int, sym: dict) -> int:
 
 @register_task("modular_arithmetic_brackets")
 @dataclass(frozen=True)
-class ModularArithmeticBrackets(ChomskyTask):
+class ModularArithmeticBrackets(ModularTask):
     """The value mod 5 of a bracketed expression of digits and + - * (every operation bracketed).
 
     length: n, the expression length (the grammar is in `expression`); one output step.
@@ -73,15 +72,10 @@ class ModularArithmeticBrackets(ChomskyTask):
         ( ( 1 + 2 ) - 4 ) -> 4        (-1 mod 5)
     """
 
-    modulus: int = 5  # Delétang et al. 2023: mod 5
     mult: bool = True  # Delétang et al. 2023 (their task list builds it with mult=True)
 
     version: ClassVar[int] = 1
     level: ClassVar[str] = "dcf"
-
-    def __post_init__(self):
-        if self.modulus < 2:
-            raise BenchError(f"task {self.name!r}: modulus must be at least 2, got {self.modulus!r}")
 
     @property
     def symbols(self) -> dict:
@@ -90,10 +84,6 @@ class ModularArithmeticBrackets(ChomskyTask):
     @property
     def vocabulary(self) -> int:
         return self.modulus + 5
-
-    @property
-    def classes(self) -> int:
-        return self.modulus
 
     def draw_string(self, n: int, rng: random.Random) -> list[int]:
         return expression(n, self.modulus, self.mult, rng, self.symbols)[0]

@@ -6,15 +6,14 @@ import random
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ntm_bench.errors import BenchError
 from ntm_bench.registry import register_task
-from tasks.chomsky.base import ChomskyTask
+from tasks.chomsky.base import ModularTask
 from tasks.chomsky.modular_arithmetic_brackets import evaluate, expression
 
 
 @register_task("solve_equation")
 @dataclass(frozen=True)
-class SolveEquation(ChomskyTask):
+class SolveEquation(ModularTask):
     """Find the digit x of a bracketed + / - equation mod 5: "expression with x = value".
 
     length: n, the equation length: an expression of n - 2 symbols (the grammar of
@@ -29,14 +28,9 @@ class SolveEquation(ChomskyTask):
         ( ( 2 + x ) - 4 ) = 0 -> 2
     """
 
-    modulus: int = 5  # Delétang et al. 2023: mod 5
 
     version: ClassVar[int] = 1
     level: ClassVar[str] = "dcf"
-
-    def __post_init__(self):
-        if self.modulus < 2:
-            raise BenchError(f"task {self.name!r}: modulus must be at least 2, got {self.modulus!r}")
 
     @property
     def symbols(self) -> dict:
@@ -45,10 +39,6 @@ class SolveEquation(ChomskyTask):
     @property
     def vocabulary(self) -> int:
         return self.modulus + 6
-
-    @property
-    def classes(self) -> int:
-        return self.modulus
 
     def draw_string(self, n: int, rng: random.Random) -> list[int]:
         if n < 3:
