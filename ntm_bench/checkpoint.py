@@ -28,6 +28,8 @@ class TrainState:
     best_step: int | None = None
     lr: float = 0.0                    # the base learning rate (lowered by restarts after divergence)
     restarts: int = 0
+    reinits: int = 0                   # new initialisations after a plateau (TrainConfig.reinit_after_sequences)
+    attempt_from: int = 0              # the training sequence at which the current initialisation began
     best_state: dict | None = None     # the weights of the best validation so far: what gets tested
     good: dict | None = None           # the last good state, {"model", "step", "sequences"}: restarts go back to it
     loss_acc: float = 0.0              # training cost (bits) summed since the last curve row
@@ -36,6 +38,8 @@ class TrainState:
 
 
 STATE_KEYS = tuple(f.name for f in dataclasses.fields(TrainState))
+# Fields added after checkpoints existed: a last.pt without them resumes with their defaults.
+LATER_STATE_KEYS = ("reinits", "attempt_from")
 
 
 def save(path: Path, state: TrainState, config_hash: str, model, optimizer, generator: torch.Generator,
@@ -59,7 +63,8 @@ def load(path: Path, config_hash: str, run_id: str) -> tuple[dict | None, str | 
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - a torn or foreign checkpoint means start over, never crash
         return None, f"{run_id}/last.pt is unreadable ({type(e).__name__}); starting from step 0"
-    if not isinstance(ckpt, dict) or any(k not in ckpt for k in (*LIVE_KEYS, *STATE_KEYS)):
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in (*LIVE_KEYS, *STATE_KEYS)
+                                                if k not in LATER_STATE_KEYS):
         return None, f"{run_id}/last.pt is not a checkpoint of this version; starting from step 0"
     if ckpt["config_hash"] != config_hash:
         return None, f"{run_id}/last.pt belongs to another config; starting from step 0"
@@ -74,6 +79,6 @@ def restore(ckpt: dict, model, optimizer, generator: torch.Generator, device: to
     torch.set_rng_state(ckpt["torch_rng"])
     if device.type == "cuda" and ckpt.get("cuda_rng") is not None:
         torch.cuda.set_rng_state(ckpt["cuda_rng"], device)
-    state = TrainState(**{k: ckpt[k] for k in STATE_KEYS})
+    state = TrainState(**{k: ckpt[k] for k in STATE_KEYS if k in ckpt})
     state.curve = list(state.curve)
     return state

@@ -53,6 +53,15 @@ class TrainConfig:
     on_divergence: Literal["fail", "restart"] = "fail"  # NaN/inf loss: record as diverged, or restart
     restart_lr_factor: float = 0.5    # lr multiplier on each restart from the last good checkpoint
     max_restarts: int = 2
+    # A new initialisation for a run still on its starting plateau: when a validation point comes
+    # reinit_after_sequences or more training sequences into an attempt with more than
+    # reinit_above_bit_errors bit errors per sequence, training goes on from fresh weights (drawn from
+    # a seed derived from the run's) and a fresh optimiser, up to max_reinits times. The data stream
+    # goes on, every attempt's sequences count toward the budget, and the best validation over all
+    # attempts is what gets tested. Not in the paper; off (None) by default.
+    reinit_after_sequences: Optional[int] = None
+    reinit_above_bit_errors: float = 1.0
+    max_reinits: int = 1
     threads: int = 1                  # torch threads per run (one is fastest on small models)
     device: str = "cpu"
 
@@ -60,7 +69,7 @@ class TrainConfig:
         for name in ("lr", "batch_size", "steps", "eval_every", "val_sequences", "checkpoint_every", "threads"):
             if getattr(self, name) <= 0:
                 raise BenchError(f"train {name!r} must be positive, got {getattr(self, name)!r}")
-        for name in ("max_sequences", "max_seconds", "checkpoint_seconds"):
+        for name in ("max_sequences", "max_seconds", "checkpoint_seconds", "reinit_after_sequences"):
             v = getattr(self, name)
             if v is not None and v <= 0:
                 raise BenchError(f"train {name!r} must be positive, got {v!r}")
@@ -68,8 +77,9 @@ class TrainConfig:
             raise BenchError(f"train 'clip_value' must be positive, got {self.clip_value!r}")
         if not 0 < self.restart_lr_factor <= 1:
             raise BenchError(f"train 'restart_lr_factor' must be in (0, 1], got {self.restart_lr_factor!r}")
-        if self.max_restarts < 0:
-            raise BenchError(f"train 'max_restarts' must be 0 or more, got {self.max_restarts!r}")
+        for name in ("max_restarts", "max_reinits", "reinit_above_bit_errors"):
+            if getattr(self, name) < 0:
+                raise BenchError(f"train {name!r} must be 0 or more, got {getattr(self, name)!r}")
         if not 0 <= self.range_floor < 1:
             raise BenchError(f"train 'range_floor' must be in [0, 1), got {self.range_floor!r}")
         if not 0 <= self.rms_decay < 1 or self.momentum < 0 or self.rms_eps <= 0:
@@ -109,7 +119,8 @@ TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 # values, so that runs recorded before a field existed keep their hash and stay complete. A field
 # added to TrainConfig later belongs in this list (its default is read from the dataclass).
 LATER_TRAIN_FIELDS = {f.name: f.default for f in dataclasses.fields(TrainConfig)
-                      if f.name in ("lr_schedule", "lr_final", "warmup_steps", "range_floor")}
+                      if f.name in ("lr_schedule", "lr_final", "warmup_steps", "range_floor", "reinit_after_sequences",
+                                    "reinit_above_bit_errors", "max_reinits")}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -71,6 +71,7 @@ class TrainingRecord:
     diverged_at: Optional[int]         # the step whose loss or gradient was not finite
     restarts: int = _absent(0)         # restarts from the last good state after divergence
     resumed_from: Optional[int] = _absent(None)  # the step this invocation resumed from (last.pt)
+    reinits: int = _absent(0)          # new initialisations after a plateau (train.reinit_after_sequences)
 
 
 @dataclass(frozen=True, kw_only=True)

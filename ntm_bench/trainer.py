@@ -9,6 +9,7 @@ guarantees is in docs/guarantees.md.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import sys
@@ -51,6 +52,13 @@ def build(spec: RunSpec):
     torch.manual_seed(spec.init_seed)
     model = mentry.build(task.input_size, task.output_size, spec.model["options"])
     return task, mentry, model
+
+
+def reinit_seed(init_seed: int, attempt: int) -> int:
+    """The seed of a run's fresh weights for its `attempt`-th new initialisation (1, 2, ...): derived
+    from the run's init_seed, and far from the small seeds that other runs use."""
+    digest = hashlib.sha256(f"reinit:{init_seed}:{attempt}".encode()).digest()
+    return int.from_bytes(digest[:7], "big")
 
 
 def plugin_of(kind: str, name: str, out: Path) -> str | None:
@@ -201,6 +209,8 @@ class Trainer:
                     st.best_step = st.step
                     st.best_state = copy.deepcopy(self.model.state_dict())
                     atomic_torch_save(self.dir / "best.pt", st.best_state)
+                if budget_left() is None and self.on_plateau(row):
+                    opt = make_optimizer(self.params, t)
                 st.good = {"model": copy.deepcopy(self.model.state_dict()), "step": st.step, "sequences": st.sequences}
                 self.progress({"kind": "eval", "step": st.step, "total": t.steps,
                                "best_bit_errors": st.best_val["val_bit_errors"]})
@@ -214,7 +224,25 @@ class Trainer:
         return TrainingRecord(steps=st.step, sequences=st.sequences, wall_s=round(time.perf_counter() - start, 3),
                               best_step=st.best_step, best_val=st.best_val,
                               stopped_by="diverged" if self.diverged_what else stop, diverged_at=diverged_at,
-                              restarts=st.restarts, resumed_from=resumed_from)
+                              restarts=st.restarts, resumed_from=resumed_from, reinits=st.reinits)
+
+    def on_plateau(self, row: dict) -> bool:
+        """After a validation row: start a new initialisation if this attempt is still on its plateau
+        (TrainConfig.reinit_after_sequences). True when it did; the caller makes a fresh optimiser."""
+        t, st = self.t, self.state
+        if (t.reinit_after_sequences is None or st.reinits >= t.max_reinits
+                or st.sequences - st.attempt_from < t.reinit_after_sequences
+                or row["val_bit_errors"] <= t.reinit_above_bit_errors):
+            return False
+        st.reinits += 1
+        torch.manual_seed(reinit_seed(self.spec.init_seed, st.reinits))
+        fresh = self.entry.build(self.task.input_size, self.task.output_size, self.spec.model["options"])
+        self.model.load_state_dict(fresh.state_dict())
+        print(f"warning: {self.spec.run_id}: validation at {row['val_bit_errors']:.2f} bit errors per sequence "
+              f"{st.sequences - st.attempt_from:,} sequences into this initialisation; new initialisation "
+              f"{st.reinits} of {t.max_reinits} at step {st.step}", file=sys.stderr)
+        st.attempt_from, st.lr = st.sequences, t.lr
+        return True
 
     def test(self) -> list:
         """run_record.EvalRow per test point, of the best checkpoint."""
