@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, Optional
 
 import torch
 from torch import nn
@@ -53,12 +53,22 @@ class DNCConfig:
     # NTMConfig.flush_denormals). Link matrix entries decay by (1 - w[i] - w[j]) at every write and
     # become subnormal within a few dozen steps; every operation on them is ~30x slower.
     flush_denormals: bool = True
+    # The most rows evaluation may give the memory (None: as many as a test point needs, as the NTM).
+    # The link matrix is N x N, so a step costs O(N^2): 500-symbol Chomsky strings would need 1,500
+    # rows, 140x the link work of 128 per step. With a cap the DNC keeps at most this many rows and
+    # must reuse them through its free gates, as a fixed-size stack or tape does; every record's
+    # `memory_rows` says how many it had.
+    max_test_rows: Optional[int] = None
 
     def __post_init__(self):
         for name in ("memory_rows", "word_size", "read_heads", "controller_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise BenchError(f"dnc option {name!r} must be an integer >= 1, got {value!r}")
+        if self.max_test_rows is not None and (not isinstance(self.max_test_rows, int) or
+                                                self.max_test_rows < self.memory_rows):
+            raise BenchError(f"dnc option 'max_test_rows' must be null or an integer >= memory_rows "
+                             f"({self.memory_rows}), got {self.max_test_rows!r}")
         if self.clip < 0:
             raise BenchError(f"dnc option 'clip' must be >= 0 (0 = off), got {self.clip!r}")
         if self.native not in ("auto", "always", "never"):
@@ -130,7 +140,8 @@ class DNC(nn.Module):
     def set_memory_rows(self, rows: int) -> None:
         if int(rows) < 1:
             raise BenchError(f"dnc memory rows must be >= 1, got {rows}")
-        self.rows = int(rows)
+        cap = self.cfg.max_test_rows
+        self.rows = int(rows) if cap is None else min(int(rows), cap)
 
     # --- recurrence ----------------------------------------------------------------------
     def initial_state(self, batch_size: int, like: torch.Tensor) -> DNCState:

@@ -40,7 +40,9 @@ class Model(nn.Module):
       fails, the run is still trained and evaluated and its record says why the pictures are missing.
     - `memory_rows` and `set_memory_rows(rows)` (optional): a memory that can be given more rows at
       evaluation time for test sequences longer than it holds (`eval.enlarge_memory`);
-      `can_resize_memory()` may say it cannot (e.g. a learned initial memory).
+      `can_resize_memory()` may say it cannot (e.g. a learned initial memory). A model may keep
+      fewer rows than asked (a cap of its own, e.g. the DNC's `max_test_rows`): `memory_rows` then
+      says how many it has, and each test row of the record says so.
     - `max_steps` (optional): the longest sequence (T steps) it takes, or None for any; a suite whose
       training or test sequences are longer fails before it starts.
     """

@@ -85,7 +85,7 @@ def test_the_bit_tasks_keep_their_config_hashes(suite, run_id, config_hash):
 
 def test_the_chomsky_suite_is_the_protocol_on_every_task_and_family():
     s = load_suite("chomsky")
-    assert len(s.tasks) == CHOMSKY_TASKS and set(s.models) == {"ntm", "lstm", "transformer", "stack_rnn"}
+    assert len(s.tasks) == CHOMSKY_TASKS and set(s.models) == {"ntm", "dnc", "lstm", "transformer", "stack_rnn"}
     for spec in s.tasks.values():
         assert spec.train_range == {"length": (1, 40)}
         assert [p[0] for p in spec.test] == list(range(41, 501, 10))  # by value; 41 included

@@ -1,6 +1,7 @@
 """The DNC (baselines/dnc.py, dnc_memory.py, dnc_native.py): hand-computed cases on small memories,
 the whole model against a literal loop-by-loop implementation of the paper's equations (kept here),
 gradient checks in float64, the C++ link kernel against the torch path, and bad options."""
+import json
 import math
 
 import pytest
@@ -256,6 +257,28 @@ def test_the_memory_can_grow_for_evaluation_and_the_state_follows_it():
     assert torch.all(state.link.diagonal(dim1=1, dim2=2) == 0)
 
 
+def test_a_capped_memory_keeps_at_most_its_cap_and_says_so():
+    model = tiny(max_test_rows=8)
+    model.set_memory_rows(11)
+    assert model.memory_rows == 8
+    _, state, _ = model.run(torch.rand(2, 6, 4, dtype=D))
+    assert state.link.shape == (2, 8, 8)
+    model.set_memory_rows(5)
+    assert model.memory_rows == 5
+
+
+def test_a_dnc_with_a_capped_memory_runs_the_chomsky_protocol_and_records_its_rows(tmp_path):
+    out = tmp_path / "out"
+    rc = main(["run", "chomsky", "--tasks", "reverse_string", "--models", "dnc", "--seeds", "0", "--workers", "1",
+               "--no-report", "--out", str(out), "models.dnc.options={memory_rows: 8, word_size: 4, read_heads: 2, controller_size: 8, max_test_rows: 12}",
+               "train.steps=2", "train.batch_size=4", "train.eval_every=1", "train.val_sequences=4",
+               "eval.sequences=4", "tasks.reverse_string.test=[3,41]"])
+    assert rc == 0
+    summary = json.loads((out / "runs" / "reverse_string__dnc__s0" / "summary.json").read_text())
+    assert summary["status"] == "ok"
+    assert [(r["label"], r["memory_rows"]) for r in summary["eval"]] == [("3", 8), ("41", 12)]
+
+
 def test_trace_gives_every_read_head_the_write_head_and_the_usage_per_step():
     model = tiny()
     x = torch.rand(2, 6, 4, dtype=D)
@@ -291,6 +314,7 @@ def test_an_allocating_dnc_writes_row_zero_then_row_one_where_the_unused_rows_ti
     ({"read_heads": 0}, "'read_heads' must be an integer >= 1"),
     ({"memory_rows": -3}, "'memory_rows' must be an integer >= 1"),
     ({"clip": -1.0}, "'clip' must be >= 0"),
+    ({"memory_rows": 64, "max_test_rows": 32}, "'max_test_rows' must be null or an integer >= memory_rows"),
 ])
 def test_impossible_dnc_options_are_named(options, fragment):
     with pytest.raises(BenchError, match=fragment):
