@@ -35,6 +35,9 @@ def recipe(cfg) -> str:
              t["curriculum"]]
     if t.get("range_floor"):
         parts.append(f"range_floor={t['range_floor']:g}")
+    if t.get("reinit_after_sequences"):
+        parts.append(f"new init if > {t['reinit_above_bit_errors']:g} err after {t['reinit_after_sequences']:,} "
+                     f"(at most {t['max_reinits']})")
     rng = cfg["task"]["train_range"]
     parts.append(" ".join(f"{a} {lo}..{hi}" for a, (lo, hi) in rng.items()))
     parts += [f"{k}={v}" for k, v in sorted(o.items()) if k != "native"]
@@ -48,20 +51,24 @@ def main(argv):
     print("|---|---|---|---|---|---:|---|")
     for exp in exps:
         groups = defaultdict(list)
-        for cfg, s, curve in runs(exp):
+        records = list(runs(exp))
+        # a run stopped by hand has no summary: it ran on the path of its experiment's finished runs
+        ran_on = next((code_path(s).get("train") for _, s, _ in records if s and code_path(s).get("train")), None)
+        for cfg, s, curve in records:
             if cfg["model"]["model"] != "ntm":
                 path = "-"
             else:
-                path = code_path(s or {}).get("train") or cfg["model"]["options"].get("native", "auto")
+                path = code_path(s or {}).get("train") or ran_on or cfg["model"]["options"].get("native", "auto")
                 path = {"always": "native", "auto": "native", "never": "python"}.get(path, path)
             groups[(cfg["task"]["label"], cfg["model"]["label"], recipe(cfg), path)].append((cfg["seed"], s, curve))
         for (task, model, rec, path), items in sorted(groups.items()):
             cells, hits, done = [], [], 0
             for seed, s, curve in sorted(items, key=lambda x: x[0]):
                 hit = next((r for r in curve if r["val_bit_errors"] <= TARGET), None)
+                reinits = (s or {}).get("training", {}).get("reinits") or 0
                 if hit:
                     hits.append(hit["sequences"])
-                    cells.append(f"s{seed}: {hit['sequences']:,}")
+                    cells.append(f"s{seed}: {hit['sequences']:,}" + (f" (init {reinits + 1})" if reinits else ""))
                 elif s is None:
                     last = curve[-1] if curve else None
                     cells.append(f"s{seed}: stopped at {last['sequences']:,} ({last['val_bit_errors']:.2f} err)"
