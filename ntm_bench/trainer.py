@@ -114,7 +114,7 @@ class Trainer:
         t, spec = self.t, self.spec
         if not self.params:  # a reference model with nothing to learn
             return TrainingRecord(steps=0, sequences=0, wall_s=0.0, best_step=None, best_val=None,
-                                  stopped_by="no trainable parameters", diverged_at=None, restarts=0,
+                                  stopped_by="no trainable parameters", diverged_at=None, restarts=0, reinits=0,
                                   resumed_from=None)
         val = validation_batches(self.task, spec.task, t, self.e.batch_size)
         rng = {a: tuple(v) for a, v in spec.task["train_range"].items()}
