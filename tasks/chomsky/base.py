@@ -75,6 +75,12 @@ class ChomskyTask(Task):
         """Length of the output tape for an input string of length m (1: a classification task)."""
         return 1
 
+    def require_at_least_two(self, field: str) -> None:
+        """A size parameter (modulus, cycle length, alphabet) below 2 leaves nothing to learn."""
+        value = getattr(self, field)
+        if value < 2:
+            raise BenchError(f"task {self.name!r}: {field} must be at least 2, got {value!r}")
+
     def draw_string(self, n: int, rng: random.Random) -> list[int]:
         """A random input of length n; by default each symbol uniform over the vocabulary."""
         return [rng.randrange(self.vocabulary) for _ in range(n)]
@@ -145,8 +151,7 @@ class ModularTask(ChomskyTask):
     modulus: int = 5  # Delétang et al. 2023: arithmetic mod 5
 
     def __post_init__(self):
-        if self.modulus < 2:
-            raise BenchError(f"task {self.name!r}: modulus must be at least 2, got {self.modulus!r}")
+        self.require_at_least_two("modulus")
 
     @property
     def classes(self) -> int:

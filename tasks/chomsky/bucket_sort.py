@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ntm_bench.errors import BenchError
 from ntm_bench.registry import register_task
 from tasks.chomsky.base import ChomskyTask
 
@@ -29,8 +28,7 @@ class BucketSort(ChomskyTask):
     level: ClassVar[str] = "cs"
 
     def __post_init__(self):
-        if self.vocab_size < 2:
-            raise BenchError(f"task {self.name!r}: vocab_size must be at least 2, got {self.vocab_size!r}")
+        self.require_at_least_two("vocab_size")
 
     @property
     def vocabulary(self) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ntm_bench.errors import BenchError
 from ntm_bench.registry import register_task
 from tasks.chomsky.base import ChomskyTask
 
@@ -31,8 +30,7 @@ class CycleNavigation(ChomskyTask):
     vocabulary = 3
 
     def __post_init__(self):
-        if self.cycle_length < 2:
-            raise BenchError(f"task {self.name!r}: cycle_length must be at least 2, got {self.cycle_length!r}")
+        self.require_at_least_two("cycle_length")
 
     @property
     def classes(self) -> int:
