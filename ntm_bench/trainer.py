@@ -49,9 +49,13 @@ def build(spec: RunSpec):
     task = build_task(spec.task["task"], spec.task["args"], spec.task["train_range"],
                       where=f"task {spec.task['label']!r}")
     mentry = registry.get_model(spec.model["model"])
-    torch.manual_seed(spec.init_seed)
-    model = mentry.build(task.input_size, task.output_size, spec.model["options"])
-    return task, mentry, model
+    return task, mentry, initialised(mentry, task, spec.model["options"], spec.init_seed)
+
+
+def initialised(mentry: registry.ModelEntry, task, options: dict, seed: int):
+    """A new model of the entry for the task, its weights drawn after torch.manual_seed(seed)."""
+    torch.manual_seed(seed)
+    return mentry.build(task.input_size, task.output_size, options)
 
 
 def reinit_seed(init_seed: int, attempt: int) -> int:
@@ -235,8 +239,8 @@ class Trainer:
                 or row["val_bit_errors"] <= t.reinit_above_bit_errors):
             return False
         st.reinits += 1
-        torch.manual_seed(reinit_seed(self.spec.init_seed, st.reinits))
-        fresh = self.entry.build(self.task.input_size, self.task.output_size, self.spec.model["options"])
+        seed = reinit_seed(self.spec.init_seed, st.reinits)
+        fresh = initialised(self.entry, self.task, self.spec.model["options"], seed)
         self.model.load_state_dict(fresh.state_dict())
         print(f"warning: {self.spec.run_id}: validation at {row['val_bit_errors']:.2f} bit errors per sequence "
               f"{st.sequences - st.attempt_from:,} sequences into this initialisation; new initialisation "
