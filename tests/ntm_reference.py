@@ -59,7 +59,10 @@ def reference_forward(model, x: torch.Tensor) -> torch.Tensor:
             wc = torch.exp(beta * cos) / torch.exp(beta * cos).sum(1, keepdim=True)
             wg = g * wc + (1 - g) * w_prev[j]  # eq. 7
             wt = sum(s[:, n:n + 1] * torch.roll(wg, shifts=sh, dims=1) for n, sh in enumerate(cfg.shifts))  # eq. 8
-            return wt ** gamma / (wt ** gamma).sum(1, keepdim=True)  # eq. 9
+            w = wt ** gamma / (wt ** gamma).sum(1, keepdim=True)  # eq. 9
+            if cfg.weighting_grad_clip > 0 and w.requires_grad:  # its gradient clipped in the backward pass
+                w.register_hook(lambda grad: grad.clamp(-cfg.weighting_grad_clip, cfg.weighting_grad_clip))
+            return w
 
         def erase_add(memory, ws):
             for j in range(W):  # all erases (eq. 3) ...

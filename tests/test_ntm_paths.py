@@ -67,6 +67,10 @@ CASES = {
     "random_memory_fixed_start": dict(init_memory="random", learned_init_state=False, shifts=(0, 1)),
     "learned_memory_no_clip": dict(init_memory="learned", head_clip=0.0, output_clip=0.0),
     "tight_clip": dict(head_clip=1.0),
+    # low enough to act (test_the_weighting_gradient_clip_acts_on_gradients_only)
+    "weighting_grad_clip": dict(weighting_grad_clip=0.05, read_heads=2, write_heads=2),
+    "weighting_grad_clip_feedforward": dict(controller="feedforward", weighting_grad_clip=0.05),
+    "weighting_grad_clip_write_first": dict(order="write_first", weighting_grad_clip=0.05, read_heads=2),
 }
 
 
@@ -82,6 +86,20 @@ def test_every_path_equals_the_literal_equations_in_outputs_and_gradients(case, 
     _assert_close(y, grads, *_outputs_and_grads(model, lambda x: reference_forward(model, x), x), atol=1e-9)
 
 
+@pytest.mark.parametrize("case", [c for c in CASES if "weighting_grad_clip" in CASES[c]])
+def test_the_weighting_gradient_clip_acts_on_gradients_only(case):
+    """In the cases above the clip is low enough to change the gradients (by > 1% of a parameter's
+    largest), and it never changes the outputs."""
+    options = dict(CASES[case])
+    clipped, _ = _twins(options, "plain")
+    del options["weighting_grad_clip"]
+    free, _ = _twins(options, "plain")
+    x = inputs(dtype=torch.float64)
+    (y, grads), (y_free, grads_free) = _outputs_and_grads(clipped, clipped, x), _outputs_and_grads(free, free, x)
+    assert torch.equal(y, y_free)
+    assert max(((a - b).abs().max() / b.abs().max()).item() for a, b in zip(grads, grads_free)) > 0.01
+
+
 # The controllers the whole-sequence paths run besides a one-layer LSTM (the paper's priority sort
 # uses 2 x 100 with 5 + 5 heads, its feed-forward NTMs up to 8 + 8 heads).
 LAYOUTS = {
@@ -93,6 +111,7 @@ LAYOUTS = {
     "feedforward_sigmoid_2_read_3_write": dict(controller="feedforward", feedforward_activation="sigmoid",
                                                read_heads=2, write_heads=3, key_activation="linear"),
 }
+
 
 
 def _state_tensors(state):

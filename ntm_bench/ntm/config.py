@@ -44,6 +44,13 @@ class NTMConfig:
     # 2018: +-20, no NaNs seen). 0 turns clipping off.
     head_clip: float = 20.0
     output_clip: float = 20.0
+    # Clip the gradient with respect to every head weighting w_t elementwise to +-c at each step of
+    # backpropagation through time, as Graves (2013, §2.1) clipped derivatives inside the backward
+    # pass of his LSTMs. Not in the 2014 paper; 0 (default) = off. Sharpening multiplies a gradient
+    # by up to ~gamma per step back through location-based addressing, so with gamma near its cap
+    # (1 + softplus(head_clip) = 21) it can overflow float32 over a few dozen steps: what made the
+    # feed-forward NTM diverge in graves2014-cpu (results/recipe-search, FF1).
+    weighting_grad_clip: float = 0.0
 
     def __post_init__(self):
         for name in ("memory_rows", "memory_width", "read_heads", "write_heads", "controller_size",
@@ -54,8 +61,8 @@ class NTMConfig:
             raise BenchError("NTM option 'shifts' must list at least one allowed shift, e.g. -1,0,1")
         if len(set(self.shifts)) != len(self.shifts):
             raise BenchError(f"NTM option 'shifts' has duplicates: {list(self.shifts)}")
-        if self.head_clip < 0 or self.output_clip < 0:
-            raise BenchError("NTM options 'head_clip' and 'output_clip' must be >= 0 (0 = off)")
+        if self.head_clip < 0 or self.output_clip < 0 or self.weighting_grad_clip < 0:
+            raise BenchError("NTM options 'head_clip', 'output_clip' and 'weighting_grad_clip' must be >= 0 (0 = off)")
         if self.controller == "feedforward" and self.controller_layers != 1:
             raise BenchError("NTM option 'controller_layers' must be 1 with controller 'feedforward'")
         for name, allowed in (("controller", ("lstm", "feedforward")), ("order", ("read_first", "write_first")),

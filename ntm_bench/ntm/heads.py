@@ -42,6 +42,7 @@ class HeadLayout:
     key_tanh: bool = True
     add_tanh: bool = True
     clip: float = 20.0  # 0 = off
+    grad_clip: float = 0.0  # the gradient of every weighting w_t, clipped to +-grad_clip per step; 0 = off
 
     @property
     def heads(self) -> int:
@@ -81,15 +82,23 @@ def heads_step(v, memory, w_prev, layout: HeadLayout, index, read_first: bool = 
     R = layout.read_heads
     p = layout.activate(v)
     if read_first:
-        w = address(memory, w_prev, p.key, p.beta, p.gate, p.shift, p.gamma, index)
+        w = clip_gradient(address(memory, w_prev, p.key, p.beta, p.gate, p.shift, p.gamma, index), layout.grad_clip)
         reads = read(memory, w[:, :R])
         return write(memory, w[:, R:], p.erase, p.add), w, reads
     ww = address(memory, w_prev[:, R:], p.key[:, R:], p.beta[:, R:], p.gate[:, R:], p.shift[:, R:],
                  p.gamma[:, R:], index)
-    memory = write(memory, ww, p.erase, p.add)
+    memory = write(memory, clip_gradient(ww, layout.grad_clip), p.erase, p.add)
     wr = address(memory, w_prev[:, :R], p.key[:, :R], p.beta[:, :R], p.gate[:, :R], p.shift[:, :R],
                  p.gamma[:, :R], index)
-    return memory, torch.cat([wr, ww], 1), read(memory, wr)
+    return memory, torch.cat([clip_gradient(wr, layout.grad_clip), ww], 1), read(memory, wr)
+
+
+def clip_gradient(w: torch.Tensor, c: float) -> torch.Tensor:
+    """w, with its gradient (the sum over all its uses) clipped elementwise to +-c in the backward
+    pass (c = 0: off; NTMConfig.weighting_grad_clip)."""
+    if c > 0 and w.requires_grad:
+        w.register_hook(lambda g: g.clamp(-c, c))
+    return w
 
 
 class Heads(nn.Module):

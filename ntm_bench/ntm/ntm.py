@@ -58,7 +58,7 @@ class NTM(nn.Module):
             self.controller = FeedForwardController(input_size, R * M, cfg.controller_size,
                                                     cfg.feedforward_activation)
         layout = HeadLayout(M, R, W, tuple(cfg.shifts), cfg.key_activation == "tanh",
-                            cfg.add_activation == "tanh", cfg.head_clip)
+                            cfg.add_activation == "tanh", cfg.head_clip, cfg.weighting_grad_clip)
         self.heads = Heads(cfg.controller_size, layout, cfg.order == "read_first")
         self.output = nn.Linear(cfg.controller_size + R * M, output_size)  # sees [h_t, r_t]
 

@@ -26,15 +26,17 @@ constexpr double kTiny = 1e-30;        // step._TINY
 struct Layout {
   int64_t M, R, W, H, S, D, P, N;
   bool key_tanh, add_tanh;
-  double clip;
+  double clip, grad_clip;  // head parameters' clip; the weightings' gradient clip (0: off)
   std::vector<int64_t> shifts;  // each normalised to 0..N-1
   // offsets of the saved addressing values of one (step, sequence) in the aux buffer
   int64_t oK, oKN, oMN, oCOS, oWC, oWG, oWT, oLG, oPAR, oS, oE, oA, size;
   // offsets in memory_backward's scratch buffer (one sequence at a time)
   int64_t sDW, sDDOT, sDMN, sKEEP, sDKEEP, sDK, sOTHER, sDWT, sDWG, sDKEY, sDE, sDA, sDPAR, sDS, scratch;
 
-  Layout(int64_t M_, int64_t R_, int64_t W_, int64_t N_, std::vector<int64_t> sh, bool kt, bool at, double c)
-      : M(M_), R(R_), W(W_), H(R_ + W_), S((int64_t)sh.size()), N(N_), key_tanh(kt), add_tanh(at), clip(c) {
+  Layout(int64_t M_, int64_t R_, int64_t W_, int64_t N_, std::vector<int64_t> sh, bool kt, bool at, double c,
+         double gc = 0)
+      : M(M_), R(R_), W(W_), H(R_ + W_), S((int64_t)sh.size()), N(N_), key_tanh(kt), add_tanh(at), clip(c),
+        grad_clip(gc) {
     D = M + 3 + S;
     P = H * D + 2 * W * M;
     for (auto s : sh) shifts.push_back(((s % N) + N) % N);
@@ -264,6 +266,10 @@ void memory_backward(const Layout& L, const T* v, const T* Q, const T* wprev, co
       T* d = dW + r * N;
       for (int64_t n = 0; n < N; ++n) d[n] += g * q[n];
     }
+  if (L.grad_clip > 0) {  // the gradient of w_t, clipped elementwise (NTMConfig.weighting_grad_clip)
+    const T gc = (T)L.grad_clip;
+    for (int64_t i = 0; i < H * N; ++i) dW[i] = clipped(dW[i], gc);
+  }
   std::fill(dmn, dmn + N, T(0));
   for (int64_t h = 0; h < H; ++h) {
     const T *wh = w + h * N, *wt = WT + h * N, *lg = LG + h * N, *wg = WG + h * N, *wc = WC + h * N,
@@ -498,12 +504,12 @@ std::vector<at::Tensor> sequence_backward(const at::Tensor& dHR, const at::Tenso
                                           const at::Tensor& Qs, const at::Tensor& Ws, const at::Tensor& AUX,
                                           const at::Tensor& X0, const at::Tensor& X, int64_t R, int64_t W,
                                           std::vector<int64_t> shifts, bool key_tanh, bool add_tanh, double clip,
-                                          std::string cell_name) {
+                                          double grad_clip, std::string cell_name) {
   at::NoGradGuard no_grad;
   const Cell cell = parse_cell(cell_name);
   const int64_t T = V.size(0), B = V.size(1), C = weight.size(1), M = Qs.size(2), N = Qs.size(3);
   const int64_t layers = cell == Cell::kLSTM ? G.size(0) : 0, units = std::max<int64_t>(layers, 1);
-  const Layout L(M, R, W, N, shifts, key_tanh, add_tanh, clip);
+  const Layout L(M, R, W, N, shifts, key_tanh, add_tanh, clip, grad_clip);
   const int64_t RM = R * M, RMC = RM + C, H = L.H, P = L.P;
   const LayerInputs in{layers, RM, C, true, HR, X0, X};
   auto opts = V.options();
@@ -610,7 +616,7 @@ TORCH_LIBRARY(ntm_bench, m) {
         "bool save) -> Tensor[]");
   m.def("sequence_backward(Tensor dHR, Tensor dQf, Tensor dwf, Tensor dhf, Tensor dcf, Tensor weight, Tensor[] cw, "
         "Tensor HR, Tensor V, Tensor G, Tensor TC, Tensor Cs, Tensor Qs, Tensor Ws, Tensor AUX, Tensor X0, Tensor X, "
-        "int R, int W, int[] shifts, bool key_tanh, bool add_tanh, float clip, str cell) -> Tensor[]");
+        "int R, int W, int[] shifts, bool key_tanh, bool add_tanh, float clip, float grad_clip, str cell) -> Tensor[]");
 }
 
 TORCH_LIBRARY_IMPL(ntm_bench, CPU, m) {

@@ -183,7 +183,7 @@ class NativeSequence(torch.autograd.Function):
         saved, cell_weights = rest[:ctx.n_saved], [p.contiguous() for p in rest[ctx.n_saved:]]
         d_xp, d_Q0, d_w0, d_r0, d_h0, d_c0, d_weight, d_bias, *d_cell = torch.ops.ntm_bench.sequence_backward(
             d_HR, d_Q, d_w, d_h.contiguous(), d_c.contiguous(), weight.contiguous(), cell_weights, HR, *saved,
-            *_layout_args(ctx.layout), ctx.cell)
+            *_layout_args(ctx.layout), float(ctx.layout.grad_clip), ctx.cell)
         if ctx.cell != "lstm":  # a feed-forward controller has no state
             d_h0 = d_c0 = None
         return (None, None, d_xp, d_Q0, d_w0, d_r0.view(ctx.r_shape), d_h0, d_c0, d_weight, d_bias, *d_cell)
