@@ -18,6 +18,9 @@ from ntm_bench.report.load import code_path
 
 HERE = Path(__file__).parent
 TARGET = 0.1  # the search's criterion: <= 0.1 bit errors per sequence on validation
+# tasks judged by their cost (bits per sequence; the criteria compare it with the optimum or
+# with the LSTM's): their rows give each seed's best validation cost and where it was reached
+BITS_TASKS = ("priority_sort", "dynamic_ngrams")
 
 
 def runs(exp: Path):
@@ -33,6 +36,8 @@ def recipe(cfg) -> str:
     t, o = cfg["train"], cfg["model"]["options"]
     parts = [f"{t['optimizer']} lr={t['lr']:g} b={t['batch_size']} clip={t['clip']}:{t['clip_value']:g}",
              t["curriculum"]]
+    if t.get("lr_schedule", "constant") != "constant":
+        parts.append(f"{t['lr_schedule']} to lr x {t['lr_final']:g}")
     if t.get("range_floor"):
         parts.append(f"range_floor={t['range_floor']:g}")
     if t.get("reinit_after_sequences"):
@@ -66,6 +71,12 @@ def main(argv):
             for seed, s, curve in sorted(items, key=lambda x: x[0]):
                 hit = next((r for r in curve if r["val_bit_errors"] <= TARGET), None)
                 reinits = (s or {}).get("training", {}).get("reinits") or 0
+                if task in BITS_TASKS:  # no target: the best validation cost, in bits per sequence
+                    best = min(curve, key=lambda r: r["val_bits"]) if curve else None
+                    cells.append(f"s{seed}: {best['val_bits']:.1f} bits at {best['sequences']:,}"
+                                 + (f" (init {reinits + 1})" if reinits else "")
+                                 + ("" if s else " (stopped)") if best else f"s{seed}: stopped")
+                    continue
                 if hit:
                     hits.append(hit["sequences"])
                     cells.append(f"s{seed}: {hit['sequences']:,}" + (f" (init {reinits + 1})" if reinits else ""))
