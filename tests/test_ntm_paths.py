@@ -113,7 +113,6 @@ LAYOUTS = {
 }
 
 
-
 def _state_tensors(state):
     """Every tensor of an NTMState, the controller's (h, c) pairs flattened."""
     return [state.memory, state.read_weights, state.write_weights, state.reads,
