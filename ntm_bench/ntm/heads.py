@@ -79,18 +79,18 @@ def heads_step(v, memory, w_prev, layout: HeadLayout, index, read_first: bool = 
     (new memory (B,N,M), weightings (B,H,N), reads (B,R,M)).
     read_first: every head addresses M_{t-1}, reads come from M_{t-1}, then the write.
     Otherwise the write heads address and write first, and the read heads see M_t."""
-    R = layout.read_heads
+    R, c = layout.read_heads, layout.grad_clip
     p = layout.activate(v)
     if read_first:
-        w = clip_gradient(address(memory, w_prev, p.key, p.beta, p.gate, p.shift, p.gamma, index), layout.grad_clip)
+        w = clip_gradient(address(memory, w_prev, p.key, p.beta, p.gate, p.shift, p.gamma, index), c)
         reads = read(memory, w[:, :R])
         return write(memory, w[:, R:], p.erase, p.add), w, reads
-    ww = address(memory, w_prev[:, R:], p.key[:, R:], p.beta[:, R:], p.gate[:, R:], p.shift[:, R:],
-                 p.gamma[:, R:], index)
-    memory = write(memory, clip_gradient(ww, layout.grad_clip), p.erase, p.add)
-    wr = address(memory, w_prev[:, :R], p.key[:, :R], p.beta[:, :R], p.gate[:, :R], p.shift[:, :R],
-                 p.gamma[:, :R], index)
-    return memory, torch.cat([clip_gradient(wr, layout.grad_clip), ww], 1), read(memory, wr)
+    ww = clip_gradient(address(memory, w_prev[:, R:], p.key[:, R:], p.beta[:, R:], p.gate[:, R:], p.shift[:, R:],
+                               p.gamma[:, R:], index), c)
+    memory = write(memory, ww, p.erase, p.add)
+    wr = clip_gradient(address(memory, w_prev[:, :R], p.key[:, :R], p.beta[:, :R], p.gate[:, :R], p.shift[:, :R],
+                               p.gamma[:, :R], index), c)
+    return memory, torch.cat([wr, ww], 1), read(memory, wr)
 
 
 def clip_gradient(w: torch.Tensor, c: float) -> torch.Tensor:

@@ -72,10 +72,12 @@ def main(argv):
                 hit = next((r for r in curve if r["val_bit_errors"] <= TARGET), None)
                 reinits = (s or {}).get("training", {}).get("reinits") or 0
                 if task in BITS_TASKS:  # no target: the best validation cost, in bits per sequence
-                    best = min(curve, key=lambda r: r["val_bits"]) if curve else None
+                    if not curve:
+                        cells.append(f"s{seed}: stopped")
+                        continue
+                    best = min(curve, key=lambda r: r["val_bits"])
                     cells.append(f"s{seed}: {best['val_bits']:.1f} bits at {best['sequences']:,}"
-                                 + (f" (init {reinits + 1})" if reinits else "")
-                                 + ("" if s else " (stopped)") if best else f"s{seed}: stopped")
+                                 + (f" (init {reinits + 1})" if reinits else "") + ("" if s else " (stopped)"))
                     continue
                 if hit:
                     hits.append(hit["sequences"])

@@ -93,7 +93,7 @@ def memory_backward(saved, layout: HeadLayout, shifter, d_Qn, d_w, d_reads, d_v=
     d_wr = torch.bmm(d_reads, Q)  # (B, R, N)
     d_w = d_w + torch.cat([d_wr, d_ww], 1)  # (B, H, N)
     if layout.grad_clip > 0:
-        d_w = d_w.clamp(-layout.grad_clip, layout.grad_clip)
+        d_w.clamp_(-layout.grad_clip, layout.grad_clip)  # d_w is this step's own sum, above
     # sharpening: w = softmax(gamma * log(wt + eps))
     d_y = w * (d_w - (d_w * w).sum(-1, keepdim=True))
     d_gamma = (d_y * lg).sum(-1, keepdim=True)
