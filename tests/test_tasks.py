@@ -383,6 +383,20 @@ def test_repeat_copy_target_is_the_input_sequence_repeated_then_the_end_marker()
         assert out[-1].tolist() == [0.0] * 8 + [1.0]
 
 
+def test_repeat_copy_delimiter_adds_a_flag_on_the_count_step_and_changes_nothing_else():
+    plain, flagged = RepeatCopy(), RepeatCopy(delimiter=True)
+    assert (plain.input_size, flagged.input_size) == (9, 10)
+    points = [(3, 4), (1, 1), (5, 2)]
+    a, b = plain.sample(3, points, gen(5)), flagged.sample(3, points, gen(5))
+    for name in ("targets", "mask", "valid"):
+        assert torch.equal(getattr(a, name), getattr(b, name))
+    assert torch.equal(b.inputs[..., [*range(8), 9]], a.inputs)  # the data bits and the count, as before
+    flag = b.inputs[..., 8]
+    for i, (L, _) in enumerate(points):
+        assert flag[i].nonzero().flatten().tolist() == [L]  # 1 on the count step, 0 everywhere else
+    assert flag.sum() == 3
+
+
 # ----------------------------------------------------------------------------------------------
 # Dynamic N-grams and the optimal predictor
 
