@@ -18,7 +18,7 @@ Every number is a median over `repeats` timed rounds (wall clock), with the spre
 On a CPU each row also gives `cpu_seq_per_s`: sequences per CPU-second of the measuring process,
 which other jobs on a shared machine disturb much less than the wall clock.
 Peak memory: on CUDA torch.cuda.max_memory_allocated; on a CPU each measurement runs in a fresh
-subprocess, which resets the kernel's peak-RSS mark (/proc/self/clear_refs) after building the
+subprocess, which resets the kernel's peak-RSS mark (`peak_rss`) after building the
 model and the data, and reports VmHWM minus the RSS at that point: the extra resident memory the
 workload needed, in MiB (tracemalloc does not see torch's allocations). CPU runs use 1 thread.
 """
@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 from torch import nn
 
+from ntm_bench import peak_rss
 from ntm_bench.errors import BenchError
 from ntm_bench.speed_format import format_speed  # noqa: F401  (the table of a result; re-exported)
 
@@ -163,36 +164,6 @@ def _sync(device: str):
         torch.cuda.synchronize()
 
 
-def _rss_mib() -> float | None:
-    try:
-        with open("/proc/self/statm") as f:
-            pages = int(f.read().split()[1])
-        import resource
-        return pages * resource.getpagesize() / 2**20
-    except (OSError, ValueError):
-        return None
-
-
-def _reset_peak_rss() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
-        return True
-    except OSError:
-        return False
-
-
-def _peak_rss_mib() -> float | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except (OSError, ValueError):
-        pass
-    return None
-
-
 def _measure_one(spec: dict) -> dict:
     """One (model, mode, batch) measurement in this process; returns rates and peak memory."""
     device, name = spec["device"], spec["model"]
@@ -242,7 +213,7 @@ def _time(spec: dict, model, result: dict) -> None:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
-        base, mem_ok = _rss_mib(), _reset_peak_rss()
+        base, mem_ok = peak_rss.current_mib(), peak_rss.reset()
     for b in work:  # warm-up (also the step whose peak memory is measured on a CPU)
         step(*b)
     _sync(device)
@@ -257,7 +228,7 @@ def _time(spec: dict, model, result: dict) -> None:
     if device.startswith("cuda"):
         result["peak_mem_mib"] = (torch.cuda.max_memory_allocated() - base) / 2**20
     elif mem_ok and base is not None:
-        result["peak_mem_mib"] = _peak_rss_mib() - base
+        result["peak_mem_mib"] = peak_rss.peak_mib() - base
     result.update(_stats(rates, "seq_per_s"))
     if device == "cpu":  # CPU seconds of this process: robust to other jobs sharing the cores
         result["cpu_seq_per_s"] = statistics.median(cpu_rates)
