@@ -45,6 +45,7 @@ def recipe(cfg) -> str:
                      f"(at most {t['max_reinits']})")
     rng = cfg["task"]["train_range"]
     parts.append(" ".join(f"{a} {lo}..{hi}" for a, (lo, hi) in rng.items()))
+    parts += [f"task {k}={v}" for k, v in sorted((cfg["task"].get("args") or {}).items())]
     parts += [f"{k}={v}" for k, v in sorted(o.items()) if k != "native"]
     return ", ".join(parts)
 
