@@ -132,7 +132,7 @@ def make_parser(prog: str = "run_bench.py") -> argparse.ArgumentParser:
                         "differs, and records name the path (env.code_path)")
     r.add_argument("--no-report", action="store_true", help="skip the report at the end")
 
-    ls = sub.add_parser("list", help="tasks (axes, versions), models (options, presets) and suites")
+    ls = sub.add_parser("list", help="tasks (axes, versions, args), models (options, presets) and suites")
     ls.add_argument("--plugin", action="append", default=[], type=Path, metavar="FILE.py",
                     help="also list what a plugin file registers (repeatable)")
 
