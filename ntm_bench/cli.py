@@ -106,7 +106,8 @@ def cmd_list(a) -> int:
         train = ", ".join(f"{ax} {lo}..{hi}" for ax, (lo, hi) in cls.default_train.items())
         where = f"  (plugin {os.path.relpath(entry.plugin)})" if entry.plugin else ""
         print(f"  {name:<20} v{cls.version}  axes: {', '.join(cls.axes):<18} train: {train}{where}")
-        args = [f"{f.name}={f.default!r}" for f in dataclasses.fields(cls) if f.init] if dataclasses.is_dataclass(cls) else []
+        fields = dataclasses.fields(cls) if dataclasses.is_dataclass(cls) else ()
+        args = [f"{f.name}={f.default!r}" for f in fields if f.init]
         print(f"  {'':<20} args: {', '.join(args) or '(none)'}")
     print("models:")
     for name in registry.model_names():
