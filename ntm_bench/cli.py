@@ -99,6 +99,11 @@ def cmd_list(a) -> int:
     for path in a.plugin:
         registry.load_plugin(path)
 
+    def defaults(cls) -> str:
+        """A dataclass's init fields as name=default (a task's args, a model's options)."""
+        fields = dataclasses.fields(cls) if dataclasses.is_dataclass(cls) else ()
+        return ", ".join(f"{f.name}={f.default!r}" for f in fields if f.init)
+
     print("tasks:")
     for name in registry.task_names():
         entry = registry.get_task(name)
@@ -106,13 +111,11 @@ def cmd_list(a) -> int:
         train = ", ".join(f"{ax} {lo}..{hi}" for ax, (lo, hi) in cls.default_train.items())
         where = f"  (plugin {os.path.relpath(entry.plugin)})" if entry.plugin else ""
         print(f"  {name:<20} v{cls.version}  axes: {', '.join(cls.axes):<18} train: {train}{where}")
-        fields = dataclasses.fields(cls) if dataclasses.is_dataclass(cls) else ()
-        args = [f"{f.name}={f.default!r}" for f in fields if f.init]
-        print(f"  {'':<20} args: {', '.join(args) or '(none)'}")
+        print(f"  {'':<20} args: {defaults(cls) or '(none)'}")
     print("models:")
     for name in registry.model_names():
         e = registry.get_model(name)
-        opts = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(e.config)) if e.config else "(none)"
+        opts = defaults(e.config) if e.config else "(none)"
         extra = []
         if e.presets:
             extra.append(f"presets: {', '.join(sorted(e.presets))}")

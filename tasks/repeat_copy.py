@@ -128,8 +128,9 @@ class RepeatCopy(Task):
         copying = (t > Lc) & (t < end)  # the L*R output steps
         mask = (t > Lc) & (t <= end)
         valid = t <= end
-        count = torch.where(t == Lc, self.normalised_repeats(Rc), 0.0)  # (B, T)
-        flag = [(t == Lc).float().expand(B, T)[..., None]] if self.delimiter else []
+        at_count = t == Lc  # (B, T)
+        count = torch.where(at_count, self.normalised_repeats(Rc), 0.0)
+        flag = [at_count.float()[..., None]] if self.delimiter else []
         inputs = torch.cat([bits * reading[..., None], *flag, count[..., None]], dim=-1)
         src = (t - Lc - 1).clamp(min=0) % Lc  # (B, T): copy k of the sequence repeats vector (t - L - 1) mod L
         data = bits.gather(1, src[..., None].expand(B, T, W)) * copying[..., None]

@@ -219,8 +219,8 @@ def test_list_shows_what_a_plugin_registers(capsys):
     assert any(line.split()[:2] == ["reverse_copy", "v1"] and "plugin" in line for line in out.splitlines())
     assert any(line.split()[:1] == ["gru"] and "plugin" in line for line in out.splitlines())
     lines = out.splitlines()  # under each task, its args with their defaults
-    assert lines[lines.index(next(x for x in lines if x.split()[:1] == ["repeat_copy"])) + 1].split() == \
-        ["args:", "bits=8,", "train_repeats=None,", "delimiter=False"]
+    task = next(i for i, x in enumerate(lines) if x.split()[:1] == ["repeat_copy"])
+    assert lines[task + 1].split() == ["args:", "bits=8,", "train_repeats=None,", "delimiter=False"]
 
 
 # ----------------------------------------------------------------------------------------------
