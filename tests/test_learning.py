@@ -8,7 +8,9 @@ this check asks for) within the budget, on the NTM's default code path. About 20
 Marked slow (not run by default; `python -m pytest -m slow tests/test_learning.py`): the same
 check on the NTM's Python path (`NTM_BENCH_NTM_BACKEND=python`), which rounds differently, repeat copy
 with the `quick` recipe, and associative recall with the recipe of results/recipe-search (AR10: 6-item
-episodes, a new initialisation for a run still on its plateau): 4 of seeds 0-4.
+episodes, a new initialisation for a run still on its plateau): 4 of seeds 0-4, and priority sort
+with the recipe of results/recipe-search PS7 in graves2014-cpu (the paper's sizes, 200K sequences):
+4 of seeds 0-4 below half the paper-sized LSTM's cost (about 35 minutes with 2 workers).
 """
 import pytest
 
@@ -20,8 +22,8 @@ from ntm_bench.suite import load_suite
 CHEAP_EVAL = ["eval.sequences=32", "eval.attention=false"]
 
 
-def learn(tmp_path, task: str, test_point: str, seeds=(0, 1, 2), extra=()):
-    suite = load_suite("quick", overrides=[f"tasks.{task}.test=[{test_point}]", *CHEAP_EVAL, *extra],
+def learn(tmp_path, task: str, test_point: str, seeds=(0, 1, 2), extra=(), suite_name="quick"):
+    suite = load_suite(suite_name, overrides=[f"tasks.{task}.test=[{test_point}]", *CHEAP_EVAL, *extra],
                        tasks=[task], models=["ntm"], seeds=list(seeds))
     spec = suite.runs()[0]  # the seeds share the recipe
     run_suite(suite, tmp_path, workers=2)
@@ -76,3 +78,21 @@ def test_ntm_learns_associative_recall_for_4_of_5_seeds_with_its_recipe(tmp_path
     spec, summaries = learn(tmp_path, "associative_recall", "6", seeds=(0, 1, 2, 3, 4), extra=[AR_RECIPE])
     assert spec.train["range_floor"] == 0.9 and spec.train["reinit_after_sequences"] == 40000
     assert seeds_solved(spec, summaries) >= 4, {k: s["training"]["best_val"] for k, s in summaries.items()}
+
+
+# results/recipe-search PS7: priority sort at the paper's sizes, 200K sequences (graves2014-cpu's
+# task), lr 5e-4 with a cosine decay, the weighting-gradient clip; compared with half the best cost of
+# the paper-sized LSTM at the same budget (PS7L: 94.4 bits per sequence, seed 1)
+PS_RECIPE = ("overrides=[{model: ntm, task: priority_sort, train: {lr: 5e-4, steps: 50000, lr_schedule: cosine, "
+             "reinit_after_sequences: 10000, reinit_above_bit_errors: 62, max_reinits: 2}}]")
+PS_MODEL = "models.ntm={preset: graves2014, options: {weighting_grad_clip: 10}}"
+HALF_LSTM_BITS = 94.4 / 2
+
+
+@pytest.mark.slow
+def test_ntm_beats_half_the_lstm_on_priority_sort_for_4_of_5_seeds_with_its_recipe(tmp_path):
+    spec, summaries = learn(tmp_path, "priority_sort", "[20,16]", seeds=(0, 1, 2, 3, 4),
+                            extra=[PS_MODEL, PS_RECIPE], suite_name="graves2014-cpu")
+    assert spec.model["options"]["weighting_grad_clip"] == 10 and spec.train["steps"] * spec.train["batch_size"] == 200_000
+    bits = {k: s["training"]["best_val"]["val_bits"] for k, s in summaries.items()}
+    assert sum(b <= HALF_LSTM_BITS for b in bits.values()) >= 4, bits
