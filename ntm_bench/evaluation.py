@@ -64,11 +64,15 @@ def evaluate(model, batches, task, device, with_reference: bool = True) -> dict:
     return out
 
 
-def better(a: dict, b: dict | None) -> bool:
-    """Validation order: fewer bit errors, then fewer bits."""
+def better(a: dict, b: dict | None, by: str = "bit_errors") -> bool:
+    """Validation order (train.select_by): fewer bit errors then fewer bits, or by="bits" the reverse."""
     if b is None:
         return True
-    return (a["val_bit_errors"], a["val_bits"]) < (b["val_bit_errors"], b["val_bits"])
+    keys = VALIDATION_ORDER[by]
+    return tuple(a[k] for k in keys) < tuple(b[k] for k in keys)
+
+
+VALIDATION_ORDER = {"bit_errors": ("val_bit_errors", "val_bits"), "bits": ("val_bits", "val_bit_errors")}
 
 
 def unseen(task, train_range: dict, point: tuple) -> bool:

@@ -208,7 +208,7 @@ class Trainer:
                 append_jsonl(curve_path, row)
                 st.curve.append(clean(row))
                 self.logger.log(row)
-                if better(row, st.best_val):
+                if better(row, st.best_val, t.select_by):
                     st.best_val = {k: row[k] for k in row if k.startswith("val_")}
                     st.best_step = st.step
                     st.best_state = copy.deepcopy(self.model.state_dict())

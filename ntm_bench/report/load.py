@@ -37,7 +37,7 @@ from ntm_bench.run_record import CurveRow, RecordError, RunRecord, TaskRecord
 
 RUN_COLUMNS = ["run_id", "task", "task_name", "task_version", "model", "model_name", "params", "seed",
                "status", "error", "steps", "sequences", "wall_s", "best_step", "stopped_by",
-               "diverged_at", "reference", "plugin", "suite", "sweep", "val_bit_errors", "val_bits"]
+               "diverged_at", "reference", "plugin", "suite", "sweep", "select_by", "val_bit_errors", "val_bits"]
 EVAL_METRICS = ["bits", "bit_errors", "bit_accuracy", "seq_accuracy", "excess_bits", "accuracy"]  # accuracy: categorical tasks
 CURVE_METRICS = ["step", "sequences", "wall_s", "train_bits", "val_bits", "val_bit_errors",
                  "val_bit_accuracy", "val_seq_accuracy"]
@@ -259,6 +259,7 @@ def load_results(dir, pick: bool = True, compare_with=(), allow_mismatch: bool =
                "stopped_by": tr and tr.stopped_by, "diverged_at": tr and tr.diverged_at,
                "reference": bool(m.reference), "plugin": m.plugin,
                "suite": rec.suite, "sweep": sweep_label(rec.sweep if isinstance(rec.sweep, dict) else {}),
+               "select_by": (rec.train if isinstance(rec.train, dict) else {}).get("select_by", "bit_errors"),
                "val_bit_errors": _num(best.get("val_bit_errors")), "val_bits": _num(best.get("val_bits"))}
         run_rows.append(run)
         common = {k: run[k] for k in ("run_id", "task", "model", "model_name", "seed", "status",

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from ntm_bench.evaluation import VALIDATION_ORDER
 from ntm_bench.report.style import model_order
 
 if TYPE_CHECKING:
@@ -46,22 +47,23 @@ def _coverage(pairs: frozenset) -> str:
 def pick_by_validation(results: Results) -> Results:
     """Per (task, model) with swept runs, keep the runs of the configuration with the best validation
     score: the mean over its seeds of each run's best_val (held-out sequences from the training range,
-    never a test point), fewer bit errors first, then fewer bits; a configuration with a run that has
-    no validation score (failed) ranks after those without; ties go to the first label in sorted order.
+    never a test point), fewer bit errors first, then fewer bits (fewer bits first where every run
+    says train.select_by: bits); a configuration with a run that has no validation score (failed)
+    ranks after those without; ties go to the first label in sorted order.
     Without swept runs the results come back unchanged."""
     runs = results.runs
     if not (runs["sweep"] != "").any():
         return results
     rows, keep, picked = [], set(), {}
     for (task, model), g in runs.groupby(["task", "model"], sort=True):
-        configs = []
+        configs, order = [], VALIDATION_ORDER["bits" if (g["select_by"] == "bits").all() else "bit_errors"]
         for config, c in g.groupby("sweep", sort=True):
             scored = c[c["val_bit_errors"].notna()]
             configs.append({"task": task, "model": model, "config": config, "runs": len(c), "scored": len(scored),
                             "val_bit_errors": scored["val_bit_errors"].mean(), "val_bits": scored["val_bits"].mean(),
                             "run_ids": list(c["run_id"])})
         configs.sort(key=lambda r: (r["runs"] - r["scored"], *(math.inf if math.isnan(r[k]) else r[k]
-                                                                for k in ("val_bit_errors", "val_bits"))))
+                                                                for k in order)))
         for rank, r in enumerate(configs, 1):
             r.update(rank=rank, of=len(configs), picked=rank == 1)
         keep.update(configs[0]["run_ids"])

@@ -101,7 +101,8 @@ def leaderboard_table(results: Results) -> Table:
                           "per-token accuracy.")
     if results.picked:
         table.caption += (" config: the sweep configuration picked by validation score (best_val: fewer bit "
-                          "errors, then fewer bits, mean over seeds) out of how many were run.")
+                          "errors, then fewer bits, or the reverse where the runs select by bits; mean over "
+                          "seeds) out of how many were run.")
     for task, model in _task_model_pairs(results):
         sub = ev[(ev["task"] == task) & (ev["model"] == model)]
         if task not in [r[0] for r in table.rows]:
