@@ -64,15 +64,15 @@ def evaluate(model, batches, task, device, with_reference: bool = True) -> dict:
     return out
 
 
+VALIDATION_ORDER = {"bit_errors": ("val_bit_errors", "val_bits"), "bits": ("val_bits", "val_bit_errors")}
+
+
 def better(a: dict, b: dict | None, by: str = "bit_errors") -> bool:
     """Validation order (train.select_by): fewer bit errors then fewer bits, or by="bits" the reverse."""
     if b is None:
         return True
     keys = VALIDATION_ORDER[by]
     return tuple(a[k] for k in keys) < tuple(b[k] for k in keys)
-
-
-VALIDATION_ORDER = {"bit_errors": ("val_bit_errors", "val_bits"), "bits": ("val_bits", "val_bit_errors")}
 
 
 def unseen(task, train_range: dict, point: tuple) -> bool:

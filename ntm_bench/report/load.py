@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from ntm_bench import compare
-from ntm_bench.config import sweep_label
+from ntm_bench.config import LATER_TRAIN_FIELDS, sweep_label
 from ntm_bench.errors import BenchError
 from ntm_bench.records import portable_path
 from ntm_bench.report.selection import comparable_models, pick_by_validation
@@ -259,7 +259,7 @@ def load_results(dir, pick: bool = True, compare_with=(), allow_mismatch: bool =
                "stopped_by": tr and tr.stopped_by, "diverged_at": tr and tr.diverged_at,
                "reference": bool(m.reference), "plugin": m.plugin,
                "suite": rec.suite, "sweep": sweep_label(rec.sweep if isinstance(rec.sweep, dict) else {}),
-               "select_by": (rec.train if isinstance(rec.train, dict) else {}).get("select_by", "bit_errors"),
+               "select_by": (rec.train if isinstance(rec.train, dict) else {}).get("select_by", LATER_TRAIN_FIELDS["select_by"]),
                "val_bit_errors": _num(best.get("val_bit_errors")), "val_bits": _num(best.get("val_bits"))}
         run_rows.append(run)
         common = {k: run[k] for k in ("run_id", "task", "model", "model_name", "seed", "status",
