@@ -50,6 +50,10 @@ class TrainConfig:
     # tests keep the whole range. Not in the paper (which draws the whole range); the NTM recipe
     # uses it where short sequences let the controller solve the task without the memory.
     range_floor: float = 0.0
+    # The axes range_floor raises (None: every axis). Repeat copy's recipe raises `length` only: its
+    # controller holds up to ~5 vectors in its own state, and sequences longer than that make it use
+    # the memory, while every repeat count is still drawn (results/recipe-search RC10).
+    range_floor_axes: Optional[tuple[str, ...]] = None
     eval_every: int = 100             # steps between validation points (the learning curve)
     val_sequences: int = 256          # held-out sequences from the training range
     val_seed: int = 999               # fixed: every model is validated on the same sequences
@@ -87,6 +91,8 @@ class TrainConfig:
                 raise BenchError(f"train {name!r} must be 0 or more, got {getattr(self, name)!r}")
         if not 0 <= self.range_floor < 1:
             raise BenchError(f"train 'range_floor' must be in [0, 1), got {self.range_floor!r}")
+        if self.range_floor_axes is not None and not self.range_floor_axes:
+            raise BenchError("train 'range_floor_axes' is empty; name the axes to raise, or null for every axis")
         if not 0 <= self.rms_decay < 1 or self.momentum < 0 or self.rms_eps <= 0:
             raise BenchError(f"train: need 0 <= rms_decay < 1, momentum >= 0 and rms_eps > 0, got "
                              f"{self.rms_decay!r}, {self.momentum!r}, {self.rms_eps!r}")
@@ -125,7 +131,7 @@ TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 # added to TrainConfig later belongs in this list (its default is read from the dataclass).
 LATER_TRAIN_FIELDS = {f.name: f.default for f in dataclasses.fields(TrainConfig)
                       if f.name in ("lr_schedule", "lr_final", "warmup_steps", "range_floor", "reinit_after_sequences",
-                                    "reinit_above_bit_errors", "max_reinits", "select_by")}
+                                    "reinit_above_bit_errors", "max_reinits", "select_by", "range_floor_axes")}
 
 
 # ----------------------------------------------------------------------------------------------

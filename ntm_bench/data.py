@@ -20,15 +20,16 @@ def stable_seed(*parts) -> int:
 
 
 def sample_points(train_range: dict, batch_size: int, gen: torch.Generator, frac: float = 1.0,
-                  curriculum: str = "uniform", floor: float = 0.0) -> list[tuple]:
+                  curriculum: str = "uniform", floor: float = 0.0, floor_axes=None) -> list[tuple]:
     """Per-sample points drawn uniformly from the (inclusive) training range of each axis.
 
-    `floor` raises each axis' lower end to lo + round(floor * (hi - lo)). With the linear curriculum
-    the upper end grows from there to hi over the first half of training (`frac` is the fraction of
-    the budget used)."""
+    `floor` raises the lower end of each axis in `floor_axes` (None: every axis) to
+    lo + round(floor * (hi - lo)). With the linear curriculum the upper end grows from there to hi
+    over the first half of training (`frac` is the fraction of the budget used)."""
     cols = []
-    for lo, hi in train_range.values():
-        lo += round(floor * (hi - lo))
+    for axis, (lo, hi) in train_range.items():
+        if floor_axes is None or axis in floor_axes:
+            lo += round(floor * (hi - lo))
         if curriculum == "linear":
             hi = lo + round((hi - lo) * min(1.0, 2.0 * frac))
         cols.append(torch.randint(lo, hi + 1, (batch_size,), generator=gen).tolist())
@@ -47,7 +48,8 @@ def to_device(batch, device):
 def training_batch(task, train_range: dict, t: TrainConfig, step: int, gen: torch.Generator):
     """The batch of optimiser step `step` (0-based): points from the training range under the
     curriculum, content from `gen` (the run's data generator)."""
-    points = sample_points(train_range, t.batch_size, gen, step / t.steps, t.curriculum, t.range_floor)
+    points = sample_points(train_range, t.batch_size, gen, step / t.steps, t.curriculum, t.range_floor,
+                           t.range_floor_axes)
     return task.sample(t.batch_size, squeeze(points), gen)
 
 

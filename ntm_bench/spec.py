@@ -120,6 +120,7 @@ class Suite:
                     try:
                         cfg = entry.make_config(opts)
                         train_cfg = resolve_train(self.train, ts.train, ms.train, tr, where=f"{tl}/{ml}")
+                        check_floor_axes(train_cfg, ts, where=f"{tl}/{ml}")
                         if check_leaks:
                             check_no_leak(ts, ml, entry, cfg)
                     except BenchError as e:
@@ -138,6 +139,15 @@ class Suite:
             twice = next(i for i in ids if ids.count(i) > 1)
             raise BenchError(f"sweep: two sweep points give the same run id {twice!r}; sweep distinct values")
         return out
+
+
+def check_floor_axes(train: TrainConfig, ts: TaskSpec, where: str) -> None:
+    """train.range_floor_axes must name axes of the run's task."""
+    axes = registry.get_task(ts.task).cls.axes
+    for axis in train.range_floor_axes or ():
+        if axis not in axes:
+            raise BenchError(f"{where}: train 'range_floor_axes': task {ts.task!r} has no axis {axis!r}; "
+                             f"valid: {choices(axes)}")
 
 
 def plugin_sources(task: str, model: str) -> dict:

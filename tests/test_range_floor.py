@@ -42,3 +42,28 @@ def test_the_default_leaves_run_ids_unchanged_and_a_floor_changes_them():
         return [r.config_hash() for r in s.runs()]
     assert hashes() == hashes("train.range_floor=0")
     assert hashes() != hashes("train.range_floor=0.5")
+
+
+def test_floor_axes_raise_only_the_named_axis():
+    g = torch.Generator().manual_seed(2)
+    pts = sample_points({"length": (1, 10), "repeats": (1, 10)}, 2000, g, 1.0, "uniform", 0.9, ("length",))
+    assert {p[0] for p in pts} == {9, 10} and {p[1] for p in pts} == set(range(1, 11))
+
+
+def test_floor_axes_default_leaves_run_ids_unchanged_and_an_axis_is_read_from_yaml_or_the_command_line():
+    def runs(*ov):
+        return load_suite("graves2014-cpu", list(ov), tasks=["repeat_copy"], models=["ntm"], seeds=[0]).runs()
+    assert [r.config_hash() for r in runs()] == [r.config_hash() for r in runs("train.range_floor_axes=null")]
+    yaml_form = runs("overrides=[{model: ntm, task: repeat_copy, train: {range_floor: 0.9, range_floor_axes: [length]}}]")
+    assert yaml_form[0].train["range_floor_axes"] == ["length"]
+    assert yaml_form[0].config_hash() != runs()[0].config_hash()
+
+
+@pytest.mark.parametrize("value, message", [
+    ("[lenght]", "task 'repeat_copy' has no axis 'lenght'; valid: length, repeats"),
+    ("[]", "'range_floor_axes' is empty"),
+])
+def test_bad_floor_axes_name_the_valid_axes(value, message):
+    ov = f"overrides=[{{model: ntm, task: repeat_copy, train: {{range_floor: 0.9, range_floor_axes: {value}}}}}]"
+    with pytest.raises(BenchError, match=message):
+        load_suite("graves2014-cpu", [ov], tasks=["repeat_copy"], models=["ntm"], seeds=[0]).runs()
