@@ -39,7 +39,8 @@ def recipe(cfg) -> str:
     if t.get("lr_schedule", "constant") != "constant":
         parts.append(f"{t['lr_schedule']} to lr x {t['lr_final']:g}")
     if t.get("range_floor"):
-        parts.append(f"range_floor={t['range_floor']:g}")
+        axes = t.get("range_floor_axes")
+        parts.append(f"range_floor={t['range_floor']:g}" + (f" on {','.join(axes)}" if axes else ""))
     if t.get("reinit_after_sequences"):
         parts.append(f"new init if > {t['reinit_above_bit_errors']:g} err after {t['reinit_after_sequences']:,} "
                      f"(at most {t['max_reinits']})")
