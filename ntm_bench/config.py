@@ -54,6 +54,9 @@ class TrainConfig:
     # controller holds up to ~5 vectors in its own state, and sequences longer than that make it use
     # the memory, while every repeat count is still drawn (results/recipe-search RC10).
     range_floor_axes: Optional[tuple[str, ...]] = None
+    # The fraction of the step budget over which range_floor holds; after it training draws the whole
+    # range (1: the whole budget). A two-stage curriculum: long sequences first, then all of them.
+    range_floor_until: float = 1.0
     eval_every: int = 100             # steps between validation points (the learning curve)
     val_sequences: int = 256          # held-out sequences from the training range
     val_seed: int = 999               # fixed: every model is validated on the same sequences
@@ -91,6 +94,8 @@ class TrainConfig:
                 raise BenchError(f"train {name!r} must be 0 or more, got {getattr(self, name)!r}")
         if not 0 <= self.range_floor < 1:
             raise BenchError(f"train 'range_floor' must be in [0, 1), got {self.range_floor!r}")
+        if not 0 < self.range_floor_until <= 1:
+            raise BenchError(f"train 'range_floor_until' must be in (0, 1], got {self.range_floor_until!r}")
         if self.range_floor_axes is not None and not self.range_floor_axes:
             raise BenchError("train 'range_floor_axes' is empty; name the axes to raise, or null for every axis")
         if not 0 <= self.rms_decay < 1 or self.momentum < 0 or self.rms_eps <= 0:
@@ -131,7 +136,8 @@ TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 # added to TrainConfig later belongs in this list (its default is read from the dataclass).
 LATER_TRAIN_FIELDS = {f.name: f.default for f in dataclasses.fields(TrainConfig)
                       if f.name in ("lr_schedule", "lr_final", "warmup_steps", "range_floor", "reinit_after_sequences",
-                                    "reinit_above_bit_errors", "max_reinits", "select_by", "range_floor_axes")}
+                                    "reinit_above_bit_errors", "max_reinits", "select_by", "range_floor_axes",
+                                    "range_floor_until")}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -45,12 +45,17 @@ def to_device(batch, device):
     return type(batch)(*(t.to(device) for t in batch))
 
 
+def training_points(train_range: dict, t: TrainConfig, step: int, gen: torch.Generator) -> list[tuple]:
+    """The points of optimiser step `step` (0-based): the training range under the curriculum and
+    the floor (which holds for the first `range_floor_until` of the budget)."""
+    frac = step / t.steps
+    floor = t.range_floor if frac < t.range_floor_until else 0.0
+    return sample_points(train_range, t.batch_size, gen, frac, t.curriculum, floor, t.range_floor_axes)
+
+
 def training_batch(task, train_range: dict, t: TrainConfig, step: int, gen: torch.Generator):
-    """The batch of optimiser step `step` (0-based): points from the training range under the
-    curriculum, content from `gen` (the run's data generator)."""
-    points = sample_points(train_range, t.batch_size, gen, step / t.steps, t.curriculum, t.range_floor,
-                           t.range_floor_axes)
-    return task.sample(t.batch_size, squeeze(points), gen)
+    """The batch of optimiser step `step`: its points, content from `gen` (the run's data generator)."""
+    return task.sample(t.batch_size, squeeze(training_points(train_range, t, step, gen)), gen)
 
 
 def validation_batches(task, spec: dict, train: TrainConfig, batch_size: int):

@@ -5,7 +5,7 @@ import torch
 from ntm_bench.errors import BenchError
 from ntm_bench.config import TrainConfig
 from ntm_bench.suite import load_suite
-from ntm_bench.data import sample_points
+from ntm_bench.data import sample_points, training_points
 
 
 def draws(floor, curriculum="uniform", frac=1.0, n=2000):
@@ -36,6 +36,25 @@ def test_bad_floor_is_refused(v):
         TrainConfig(range_floor=v)
 
 
+def test_floor_holds_until_its_fraction_of_the_budget_then_the_whole_range_is_drawn():
+    t = TrainConfig(steps=100, batch_size=500, range_floor=0.5, range_floor_until=0.4)
+    g = torch.Generator().manual_seed(3)
+    lengths = {step: {p[0] for p in training_points({"length": (1, 9)}, t, step, g)} for step in (0, 39, 40, 99)}
+    assert lengths[0] == lengths[39] == set(range(5, 10))
+    assert lengths[40] == lengths[99] == set(range(1, 10))
+
+
+def test_floor_until_one_draws_what_the_floor_drew_before_the_option():
+    t = TrainConfig(steps=100, batch_size=64, range_floor=0.5)
+    assert training_points({"items": (2, 6)}, t, 99, torch.Generator().manual_seed(0)) == draws(0.5, n=64)
+
+
+@pytest.mark.parametrize("v", [0, -0.5, 1.5])
+def test_bad_floor_until_is_refused(v):
+    with pytest.raises(BenchError, match="range_floor_until' must be in \\(0, 1\\]"):
+        TrainConfig(range_floor_until=v)
+
+
 def test_the_default_leaves_run_ids_unchanged_and_a_floor_changes_them():
     def hashes(*ov):
         s = load_suite("quick", list(ov), tasks=["copy"], models=["ntm"], seeds=[0])
@@ -54,6 +73,7 @@ def test_floor_axes_default_leaves_run_ids_unchanged_and_an_axis_is_read_from_ya
     def runs(*ov):
         return load_suite("graves2014-cpu", list(ov), tasks=["repeat_copy"], models=["ntm"], seeds=[0]).runs()
     assert [r.config_hash() for r in runs()] == [r.config_hash() for r in runs("train.range_floor_axes=null")]
+    assert [r.config_hash() for r in runs()] == [r.config_hash() for r in runs("train.range_floor_until=1")]
     yaml_form = runs("overrides=[{model: ntm, task: repeat_copy, train: {range_floor: 0.9, range_floor_axes: [length]}}]")
     assert yaml_form[0].train["range_floor_axes"] == ["length"]
     assert yaml_form[0].config_hash() != runs()[0].config_hash()
