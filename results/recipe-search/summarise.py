@@ -38,6 +38,8 @@ def recipe(cfg) -> str:
              t["curriculum"]]
     if t.get("lr_schedule", "constant") != "constant":
         parts.append(f"{t['lr_schedule']} to lr x {t['lr_final']:g}")
+    if t.get("select_by", "bit_errors") != "bit_errors":
+        parts.append(f"select by {t['select_by']}")
     if t.get("range_floor"):
         axes = t.get("range_floor_axes")
         until = t.get("range_floor_until", 1.0)
@@ -80,8 +82,10 @@ def main(argv):
                         cells.append(f"s{seed}: stopped")
                         continue
                     best = min(curve, key=lambda r: r["val_bits"])
+                    excess = s["eval"][0].get("excess_bits") if s and s.get("eval") else None  # N-grams: test - optimum
                     cells.append(f"s{seed}: {best['val_bits']:.1f} bits at {best['sequences']:,}"
-                                 + (f" (init {reinits + 1})" if reinits else "") + ("" if s else " (stopped)"))
+                                 + (f" (init {reinits + 1})" if reinits else "") + ("" if s else " (stopped)")
+                                 + (f", test +{excess:.2f}" if excess is not None else ""))
                     continue
                 if hit:
                     hits.append(hit["sequences"])
