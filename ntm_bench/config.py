@@ -52,10 +52,11 @@ class TrainConfig:
     range_floor: float = 0.0
     # The axes range_floor raises (None: every axis). Repeat copy's recipe raises `length` only: its
     # controller holds up to ~5 vectors in its own state, and sequences longer than that make it use
-    # the memory, while every repeat count is still drawn (results/recipe-search RC10).
+    # the memory, while every repeat count is still drawn (results/recipe-search RC10-RC12).
     range_floor_axes: Optional[tuple[str, ...]] = None
     # The fraction of the step budget over which range_floor holds; after it training draws the whole
-    # range (1: the whole budget). A two-stage curriculum: long sequences first, then all of them.
+    # range (1: the whole budget). A two-stage curriculum: long sequences first, then all of them, so
+    # that a stop learned on long sequences alone does not depend on their length (RC12).
     range_floor_until: float = 1.0
     eval_every: int = 100             # steps between validation points (the learning curve)
     val_sequences: int = 256          # held-out sequences from the training range
