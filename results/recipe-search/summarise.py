@@ -14,6 +14,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from ntm_bench.config import LATER_TRAIN_FIELDS
 from ntm_bench.report.load import code_path
 
 HERE = Path(__file__).parent
@@ -38,11 +39,11 @@ def recipe(cfg) -> str:
              t["curriculum"]]
     if t.get("lr_schedule", "constant") != "constant":
         parts.append(f"{t['lr_schedule']} to lr x {t['lr_final']:g}")
-    if t.get("select_by", "bit_errors") != "bit_errors":
+    if t.get("select_by", LATER_TRAIN_FIELDS["select_by"]) != LATER_TRAIN_FIELDS["select_by"]:
         parts.append(f"select by {t['select_by']}")
     if t.get("range_floor"):
         axes = t.get("range_floor_axes")
-        until = t.get("range_floor_until", 1.0)
+        until = t.get("range_floor_until", LATER_TRAIN_FIELDS["range_floor_until"])
         parts.append(f"range_floor={t['range_floor']:g}" + (f" on {','.join(axes)}" if axes else "")
                      + (f" for the first {until:.0%}" if until < 1 else ""))
     if t.get("reinit_after_sequences"):
