@@ -32,6 +32,10 @@ class TrainConfig:
     lr_schedule: Literal["constant", "cosine"] = "constant"
     lr_final: float = 0.1
     warmup_steps: int = 0
+    # The steps over which the schedule runs (None: the whole budget); after them the rate stays at
+    # lr * lr_final. A longer budget with the same decay keeps a shorter run's first steps exactly and
+    # then goes on at the final rate (results/recipe-search NG11).
+    lr_decay_steps: Optional[int] = None
     batch_size: int = 32              # Collier & Beel 2018
     clip: Literal["norm", "value", "none"] = "norm"  # global norm (Collier & Beel) or elementwise (Graves)
     clip_value: float = 50.0          # Collier & Beel 2018: global-norm clipping at 50
@@ -82,7 +86,7 @@ class TrainConfig:
         for name in ("lr", "batch_size", "steps", "eval_every", "val_sequences", "checkpoint_every", "threads"):
             if getattr(self, name) <= 0:
                 raise BenchError(f"train {name!r} must be positive, got {getattr(self, name)!r}")
-        for name in ("max_sequences", "max_seconds", "checkpoint_seconds", "reinit_after_sequences"):
+        for name in ("max_sequences", "max_seconds", "checkpoint_seconds", "reinit_after_sequences", "lr_decay_steps"):
             v = getattr(self, name)
             if v is not None and v <= 0:
                 raise BenchError(f"train {name!r} must be positive, got {v!r}")
@@ -138,7 +142,7 @@ TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 LATER_TRAIN_FIELDS = {f.name: f.default for f in dataclasses.fields(TrainConfig)
                       if f.name in ("lr_schedule", "lr_final", "warmup_steps", "range_floor", "reinit_after_sequences",
                                     "reinit_above_bit_errors", "max_reinits", "select_by", "range_floor_axes",
-                                    "range_floor_until")}
+                                    "range_floor_until", "lr_decay_steps")}
 
 
 # ----------------------------------------------------------------------------------------------

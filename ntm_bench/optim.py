@@ -57,5 +57,6 @@ def lr_factor(t: TrainConfig, step: int) -> float:
     """The learning rate at `step` (0-based, the update about to be made) as a fraction of t.lr."""
     f = min(1.0, (step + 1) / t.warmup_steps) if t.warmup_steps else 1.0
     if t.lr_schedule == "cosine":
-        f *= t.lr_final + (1 - t.lr_final) * 0.5 * (1 + math.cos(math.pi * min(step / t.steps, 1.0)))
+        span = t.lr_decay_steps or t.steps
+        f *= t.lr_final + (1 - t.lr_final) * 0.5 * (1 + math.cos(math.pi * min(step / span, 1.0)))
     return f

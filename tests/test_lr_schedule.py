@@ -1,4 +1,4 @@
-"""The learning-rate schedule (TrainConfig.lr_schedule, lr_final, warmup_steps)."""
+"""The learning-rate schedule (TrainConfig.lr_schedule, lr_final, warmup_steps, lr_decay_steps)."""
 import json
 import math
 
@@ -24,6 +24,29 @@ def test_warmup_is_linear_then_the_schedule():
     assert [lr_factor(t, s) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
     c = TrainConfig(steps=100, warmup_steps=10, lr_schedule="cosine", lr_final=0.5)
     assert lr_factor(c, 4) == pytest.approx(0.5 * (0.5 + 0.25 * (1 + math.cos(math.pi * 0.04))))
+
+
+def test_a_decay_over_fewer_steps_than_the_budget_then_holds_the_final_rate():
+    short = TrainConfig(steps=100, lr_schedule="cosine", lr_final=0.1)
+    longer = TrainConfig(steps=150, lr_schedule="cosine", lr_final=0.1, lr_decay_steps=100)
+    # the first 100 steps are the 100-step budget's, to the bit; then the rate stays at lr * lr_final
+    assert [lr_factor(longer, s) for s in range(101)] == [lr_factor(short, s) for s in range(101)]
+    assert [lr_factor(longer, s) for s in range(100, 150)] == pytest.approx([0.1] * 50)
+    # without it the same budget decays over all 150 steps
+    assert lr_factor(TrainConfig(steps=150, lr_schedule="cosine", lr_final=0.1), 100) > 0.2
+    # it leaves a constant schedule alone
+    assert lr_factor(TrainConfig(steps=150, lr_decay_steps=100), 120) == 1.0
+
+
+@pytest.mark.parametrize("v", [0, -5])
+def test_a_decay_over_no_steps_is_refused(v):
+    with pytest.raises(BenchError, match="lr_decay_steps' must be positive"):
+        TrainConfig(lr_decay_steps=v)
+
+
+def test_the_decay_option_at_its_default_leaves_run_ids_unchanged():
+    from ntm_bench.config import LATER_TRAIN_FIELDS
+    assert LATER_TRAIN_FIELDS["lr_decay_steps"] is None
 
 
 @pytest.mark.parametrize("kw", [{"lr_schedule": "linear"}, {"lr_final": 0.0}, {"lr_final": 2.0}, {"warmup_steps": -1}])

@@ -38,14 +38,16 @@ def recipe(cfg) -> str:
     parts = [f"{t['optimizer']} lr={t['lr']:g} b={t['batch_size']} clip={t['clip']}:{t['clip_value']:g}",
              t["curriculum"]]
     if t.get("lr_schedule", "constant") != "constant":
-        parts.append(f"{t['lr_schedule']} to lr x {t['lr_final']:g}")
+        decay = t.get("lr_decay_steps")
+        parts.append(f"{t['lr_schedule']} to lr x {t['lr_final']:g}"
+                     + (f" over the first {decay * t['batch_size']:,} sequences" if decay else ""))
     if t.get("select_by", LATER_TRAIN_FIELDS["select_by"]) != LATER_TRAIN_FIELDS["select_by"]:
         parts.append(f"select by {t['select_by']}")
     if t.get("range_floor"):
         axes = t.get("range_floor_axes")
         until = t.get("range_floor_until", LATER_TRAIN_FIELDS["range_floor_until"])
         parts.append(f"range_floor={t['range_floor']:g}" + (f" on {','.join(axes)}" if axes else "")
-                     + (f" for the first {until:.0%}" if until < 1 else ""))
+                     + (f" for the first {round(until * t['steps']) * t['batch_size']:,} sequences" if until < 1 else ""))
     if t.get("reinit_after_sequences"):
         parts.append(f"new init if > {t['reinit_above_bit_errors']:g} err after {t['reinit_after_sequences']:,} "
                      f"(at most {t['max_reinits']})")
