@@ -186,6 +186,8 @@ def coerce(value: Any, tp, where: str) -> Any:
                 return coerce(value, a, where)
             except BenchError as e:
                 errors.append(str(e))
+        if len(errors) == 1 and type(None) in args:  # Optional[X]: X's own message
+            raise BenchError(f"{errors[0]} (nor null)")
         raise BenchError(f"{where}: {value!r} is not a {_type_name(tp)}")
     if origin in (tuple, list):
         args = get_args(tp)

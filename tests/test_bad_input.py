@@ -144,6 +144,8 @@ CASES = [
     ("unknown_top_level_key", [*RUN, "training.lr=1e-3"], nothing, ["unknown key 'training'", "valid:", "train"]),
     ("override_without_value", [*RUN, "train.lr"], nothing, ["unrecognized arguments: train.lr", "key.sub=value"]),
     ("steps_not_an_int", [*RUN, "train.steps=many"], nothing, ["'many' is not an int", "steps"]),
+    ("optional_int_not_an_int", [*RUN, "train.lr_decay_steps=many"], nothing,
+     ["train 'lr_decay_steps': 'many' is not an int (nor null)"]),
     ("lr_not_a_number", [*RUN, "train.lr=[1,2]"], nothing, ["is not a number", "lr"]),
     ("bool_not_a_bool", [*RUN, "eval.enlarge_memory=maybe"], nothing, ["'maybe' is not a bool"]),
     ("zero_steps", [*RUN, "train.steps=0"], nothing, ["'steps' must be positive, got 0"]),

@@ -44,9 +44,13 @@ def test_a_decay_over_no_steps_is_refused(v):
         TrainConfig(lr_decay_steps=v)
 
 
-def test_the_decay_option_at_its_default_leaves_run_ids_unchanged():
-    from ntm_bench.config import LATER_TRAIN_FIELDS
-    assert LATER_TRAIN_FIELDS["lr_decay_steps"] is None
+def test_the_decay_option_at_its_default_leaves_run_ids_unchanged_and_a_span_changes_them():
+    from ntm_bench.suite import load_suite
+
+    def hashes(*ov):
+        return [r.config_hash() for r in load_suite("quick", list(ov), tasks=["copy"], models=["ntm"], seeds=[0]).runs()]
+    assert hashes() == hashes("train.lr_decay_steps=null")
+    assert hashes() != hashes("train.lr_decay_steps=50")
 
 
 @pytest.mark.parametrize("kw", [{"lr_schedule": "linear"}, {"lr_final": 0.0}, {"lr_final": 2.0}, {"warmup_steps": -1}])
