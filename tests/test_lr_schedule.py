@@ -8,6 +8,7 @@ from ntm_bench.cli import main
 from ntm_bench.errors import BenchError
 from ntm_bench.optim import lr_factor
 from ntm_bench.config import TrainConfig
+from suite_hashes import config_hashes
 
 
 def test_constant_is_one_and_cosine_runs_from_one_to_lr_final():
@@ -45,12 +46,8 @@ def test_a_decay_over_no_steps_is_refused(v):
 
 
 def test_the_decay_option_at_its_default_leaves_run_ids_unchanged_and_a_span_changes_them():
-    from ntm_bench.suite import load_suite
-
-    def hashes(*ov):
-        return [r.config_hash() for r in load_suite("quick", list(ov), tasks=["copy"], models=["ntm"], seeds=[0]).runs()]
-    assert hashes() == hashes("train.lr_decay_steps=null")
-    assert hashes() != hashes("train.lr_decay_steps=50")
+    assert config_hashes() == config_hashes("train.lr_decay_steps=null")
+    assert config_hashes() != config_hashes("train.lr_decay_steps=50")
 
 
 @pytest.mark.parametrize("kw", [{"lr_schedule": "linear"}, {"lr_final": 0.0}, {"lr_final": 2.0}, {"warmup_steps": -1}])

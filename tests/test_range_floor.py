@@ -6,6 +6,7 @@ from ntm_bench.errors import BenchError
 from ntm_bench.config import TrainConfig
 from ntm_bench.suite import load_suite
 from ntm_bench.data import sample_points, training_points
+from suite_hashes import config_hashes
 
 
 def draws(floor, curriculum="uniform", frac=1.0, n=2000):
@@ -56,11 +57,8 @@ def test_bad_floor_until_is_refused(v):
 
 
 def test_the_default_leaves_run_ids_unchanged_and_a_floor_changes_them():
-    def hashes(*ov):
-        s = load_suite("quick", list(ov), tasks=["copy"], models=["ntm"], seeds=[0])
-        return [r.config_hash() for r in s.runs()]
-    assert hashes() == hashes("train.range_floor=0")
-    assert hashes() != hashes("train.range_floor=0.5")
+    assert config_hashes() == config_hashes("train.range_floor=0")
+    assert config_hashes() != config_hashes("train.range_floor=0.5")
 
 
 def test_floor_axes_raise_only_the_named_axis():
@@ -72,8 +70,9 @@ def test_floor_axes_raise_only_the_named_axis():
 def test_floor_axes_default_leaves_run_ids_unchanged_and_an_axis_is_read_from_yaml_or_the_command_line():
     def runs(*ov):
         return load_suite("graves2014-cpu", list(ov), tasks=["repeat_copy"], models=["ntm"], seeds=[0]).runs()
-    assert [r.config_hash() for r in runs()] == [r.config_hash() for r in runs("train.range_floor_axes=null")]
-    assert [r.config_hash() for r in runs()] == [r.config_hash() for r in runs("train.range_floor_until=1")]
+    rc = {"suite": "graves2014-cpu", "task": "repeat_copy"}
+    assert config_hashes(**rc) == config_hashes("train.range_floor_axes=null", **rc)
+    assert config_hashes(**rc) == config_hashes("train.range_floor_until=1", **rc)
     yaml_form = runs("overrides=[{model: ntm, task: repeat_copy, train: {range_floor: 0.9, range_floor_axes: [length]}}]")
     assert yaml_form[0].train["range_floor_axes"] == ["length"]
     assert yaml_form[0].config_hash() != runs()[0].config_hash()

@@ -10,6 +10,7 @@ from ntm_bench.suite import load_suite
 from ntm_bench.train import run_one
 from ntm_bench.trainer import Trainer, reinit_seed
 
+from suite_hashes import config_hashes
 from test_faults import _interrupted_then_resumed, _same_science, _curve
 
 
@@ -80,11 +81,8 @@ def test_a_run_resumed_after_a_new_initialisation_matches_an_uninterrupted_one(t
 
 
 def test_defaults_leave_run_ids_unchanged():
-    def hashes(*ov):
-        return [r.config_hash() for r in load_suite("quick", list(ov), tasks=["copy"], models=["ntm"],
-                                                    seeds=[0]).runs()]
-    assert hashes() == hashes("train.max_reinits=1", "train.reinit_above_bit_errors=1.0")
-    assert hashes() != hashes("train.reinit_after_sequences=40000")
+    assert config_hashes() == config_hashes("train.max_reinits=1", "train.reinit_above_bit_errors=1.0")
+    assert config_hashes() != config_hashes("train.reinit_after_sequences=40000")
 
 
 @pytest.mark.parametrize("field, v", [("reinit_after_sequences", 0), ("max_reinits", -1),

@@ -37,7 +37,7 @@ def recipe(cfg) -> str:
     t, o = cfg["train"], cfg["model"]["options"]
     parts = [f"{t['optimizer']} lr={t['lr']:g} b={t['batch_size']} clip={t['clip']}:{t['clip_value']:g}",
              t["curriculum"]]
-    if t.get("lr_schedule", "constant") != "constant":
+    if t.get("lr_schedule", LATER_TRAIN_FIELDS["lr_schedule"]) != LATER_TRAIN_FIELDS["lr_schedule"]:
         decay = t.get("lr_decay_steps")
         parts.append(f"{t['lr_schedule']} to lr x {t['lr_final']:g}"
                      + (f" over the first {decay * t['batch_size']:,} sequences" if decay else ""))
