@@ -214,14 +214,16 @@ def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
 
 def main(argv=None, prog: str = "run_bench.py") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # --debug may stand anywhere (before or after the command), so it is taken out before parsing
     debug = "--debug" in argv
+    argv = [t for t in argv if t != "--debug"]
     try:
         argv, overrides = split_overrides(argv)
         a = make_parser(prog).parse_args(argv)
         if a.command == "run":
             a.overrides = [*a.overrides, *overrides, *a.sweep]
         if a.command is None:
-            a = make_parser(prog).parse_args([*(["--debug"] if debug else []), "run", "quick"])
+            a = make_parser(prog).parse_args(["run", "quick"])
         return COMMANDS[a.command](a)
     except BenchError as e:
         if debug:

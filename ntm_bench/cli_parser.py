@@ -84,10 +84,10 @@ def usable_cores() -> int:
 
 
 def make_parser(prog: str = "run_bench.py") -> argparse.ArgumentParser:
-    p = _Parser(prog=prog, description="ntm-bench: NTM vs LSTM vs Transformer on algorithmic "
+    p = _Parser(prog=prog, description="ntm-bench: the NTM beside the DNC, LSTM, Transformer and Stack-RNN on algorithmic "
                 "tasks, tested beyond the training lengths. With no command: run the 'quick' suite.",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--debug", action="store_true", help="show tracebacks (anywhere on the line)")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     r = sub.add_parser("run", help="run a suite (a built-in name or a YAML path)",
@@ -136,7 +136,7 @@ def make_parser(prog: str = "run_bench.py") -> argparse.ArgumentParser:
     ls.add_argument("--plugin", action="append", default=[], type=Path, metavar="FILE.py",
                     help="also list what a plugin file registers (repeatable)")
 
-    lb = sub.add_parser("leaderboard", help="one row per (task, model, test length), over seeds")
+    lb = sub.add_parser("leaderboard", help="one row per (task, model, test point), over seeds")
     lb.add_argument("dir", type=Path, nargs="+", help="results folder(s): several are compared in one table, "
                                                       "once the settings that must match are checked")
     lb.add_argument("--format", choices=["md", "csv"], default="md")

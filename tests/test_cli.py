@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from ntm_bench.cli import main
+from ntm_bench.errors import BenchError
 from ntm_bench.records import read_summary
 from ntm_bench.suite import load_suite
 
@@ -113,6 +114,16 @@ def test_bad_input_is_one_line_and_exit_code_2():
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
     assert "'nope' is not in this suite" in proc.stderr and "lstm" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_shows_the_traceback_wherever_it_stands(where, capsys):
+    argv = ["run", "no-such-suite"]
+    argv = ["--debug", *argv] if where == "before" else [*argv, "--debug"]
+    with pytest.raises(BenchError, match="unknown suite 'no-such-suite'"):
+        main(argv)
+    assert main(["run", "no-such-suite"]) == 2  # without it: the one line, no traceback
+    assert "error: unknown suite 'no-such-suite'" in capsys.readouterr().err
 
 
 def test_overrides_work_before_and_after_options(tmp_path):
