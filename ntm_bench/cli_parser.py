@@ -84,8 +84,8 @@ def usable_cores() -> int:
 
 
 def make_parser(prog: str = "run_bench.py") -> argparse.ArgumentParser:
-    p = _Parser(prog=prog, description="ntm-bench: the NTM beside the DNC, LSTM, Transformer and Stack-RNN on algorithmic "
-                "tasks, tested beyond the training lengths. With no command: run the 'quick' suite.",
+    p = _Parser(prog=prog, description="ntm-bench: the NTM beside the DNC, LSTM, Transformer and Stack-RNN "
+                "on algorithmic tasks, tested beyond the training lengths. With no command: run the 'quick' suite.",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--debug", action="store_true", help="show tracebacks (anywhere on the line)")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)

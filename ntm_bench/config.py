@@ -48,7 +48,8 @@ class TrainConfig:
     # does not say. bits suits tasks with random targets (dynamic N-grams), whose bit errors are mostly
     # the targets' own noise; bit_errors (the default, what every earlier record used) suits the rest.
     select_by: Literal["bit_errors", "bits"] = "bit_errors"
-    curriculum: Literal["uniform", "linear"] = "uniform"  # linear: the upper end of the range grows over the first half of the budget
+    # linear: the upper end of the range grows over the first half of the budget
+    curriculum: Literal["uniform", "linear"] = "uniform"
     # Training draws each axis from the top (1 - range_floor) of the training range: 0 = all of it;
     # 0.5 on associative recall's 2..6 items draws 4..6. Validation (and so early stopping) and the
     # tests keep the whole range. Not in the paper (which draws the whole range); the NTM recipe
