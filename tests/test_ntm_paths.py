@@ -254,8 +254,8 @@ def test_a_retired_option_is_explained_and_one_that_cannot_be_honoured_is_one_cl
 
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ["quick-reference", "meminit", "graves2014-cpu", "recipe-search/P1", "recipe-search/B1p",
-           "recipe-search/S1", "recipe-search/P3"]
+SHIPPED = ["quick-reference", "quick-reference-amd", "meminit", "graves2014-cpu", "recipe-search/P1",
+           "recipe-search/B1p", "recipe-search/S1", "recipe-search/P3"]
 
 
 @pytest.mark.parametrize("folder", SHIPPED)
